@@ -14,13 +14,19 @@ type ServiceStatus struct {
 	Mode string `json:"mode"`
 	// Listen holds each listening socket's address as bound, with the real
 	// port when 0 was asked ("127.0.0.1:31337", "/run/x.sock").
-	Listen    []string         `json:"listen"`
-	Accepted  uint64           `json:"accepted"`
-	Connected uint64           `json:"connected"`
-	Refused   uint64           `json:"refused"`
-	BytesIn   uint64           `json:"bytes_in"`
-	BytesOut  uint64           `json:"bytes_out"`
-	Instances []InstanceStatus `json:"instances"`
+	Listen    []string `json:"listen"`
+	Accepted  uint64   `json:"accepted"`
+	Connected uint64   `json:"connected"`
+	Refused   uint64   `json:"refused"`
+	BytesIn   uint64   `json:"bytes_in"`
+	BytesOut  uint64   `json:"bytes_out"`
+	// RefusedReasons splits Refused by reason ("limit", "per_source",
+	// "deny", "rate", "spawn", "connect", ...).
+	RefusedReasons map[string]uint64 `json:"refused_reasons,omitempty"`
+	// Exits counts ended instances by result ("success", "failure",
+	// "signal", "timeout").
+	Exits     map[string]uint64 `json:"exits,omitempty"`
+	Instances []InstanceStatus  `json:"instances"`
 }
 
 // InstanceStatus is one live connection of a service: for exec services a
@@ -33,4 +39,16 @@ type InstanceStatus struct {
 	Remote  string    `json:"remote"`
 	Local   string    `json:"local"`
 	Started time.Time `json:"started"`
+}
+
+// ReloadResult is what a reload did, or why it was refused.
+type ReloadResult struct {
+	// Errors holds the configuration's problems, one
+	// "FILE:LINE,COL: message" each, when the reload was refused; the old
+	// configuration then keeps running.
+	Errors    []string `json:"errors,omitempty"`
+	Added     []string `json:"added,omitempty"`
+	Removed   []string `json:"removed,omitempty"`
+	Changed   []string `json:"changed,omitempty"`
+	Unchanged []string `json:"unchanged,omitempty"`
 }
