@@ -158,7 +158,10 @@ const (
 	StderrInherit Stderr = "inherit"
 )
 
-// Pass says how a wait-mode (accept = false) service gets its socket.
+// Pass says how a program gets its socket: on stdin (and stdout), or also
+// as fd 3 with LISTEN_FDS, as systemd passes sockets (see CONTRACT: What a
+// per-connection program gets). With accept = false that socket is the
+// listening one, and listen_fds passes every listener of the service.
 type Pass string
 
 const (
@@ -189,6 +192,20 @@ type Exec struct {
 	NoNewPrivileges  bool
 	Umask            *os.FileMode
 	Limits           []Rlimit
+
+	// Chroot is the root directory of the child; "" keeps acceptd's.
+	Chroot string
+	// PrivateTmp gives the child a /tmp and /var/tmp of its own.
+	PrivateTmp bool
+	// PrivateNetwork runs the child in a network namespace with only a
+	// loopback device (it keeps the connection it was given).
+	PrivateNetwork bool
+	// TasksMax limits the processes and threads of one instance; 0 means
+	// no limit.
+	TasksMax int
+	// MemoryMax limits the memory of one instance in bytes; 0 means no
+	// limit.
+	MemoryMax uint64
 }
 
 // UserSpec is a resolved user.
