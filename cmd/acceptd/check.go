@@ -1,0 +1,47 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/acceptd/acceptd/config"
+)
+
+// newFlagSet makes a flag set that reports usage errors on stderr and
+// never exits by itself, so that the caller can return 2.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("acceptd "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("check", stderr)
+	path := fs.String("config", config.DefaultPath, "configuration `FILE`")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "acceptd check: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg, diags := config.Load(*path, config.OSLookup())
+	if printDiags(stderr, diags) {
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: valid (%d services)\n", *path, len(cfg.Services))
+	return 0
+}
+
+// printDiags prints every diagnostic as FILE:LINE,COL: message, sorted,
+// and reports whether any of them is an error.
+func printDiags(w io.Writer, diags hcl.Diagnostics) bool {
+	config.SortDiagnostics(diags)
+	for _, d := range diags {
+		fmt.Fprintln(w, config.FormatDiagnostic(d))
+	}
+	return diags.HasErrors()
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/acceptd/acceptd/config"
+)
+
+// listFlag collects a flag given several times.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// hclString quotes s as an HCL string literal: JSON's escapes are HCL's,
+// and template sequences are escaped so that "${" stays literal.
+func hclString(s string) string {
+	b, _ := json.Marshal(s)
+	q := strings.ReplaceAll(string(b), "${", "$${")
+	return strings.ReplaceAll(q, "%{", "%%{")
+}
+
+func hclList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = hclString(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// runExec is `acceptd exec -listen ADDR -- COMMAND ARGS`: one inetd-style
+// service without a configuration file. It writes the equivalent
+// configuration and loads it like any other, so that it gets exactly the
+// same checks and defaults.
+func runExec(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("exec", stderr)
+	var listen listFlag
+	fs.Var(&listen, "listen", "listen `ADDR` (repeatable)")
+	maxConns := fs.Int("max-connections", 64, "concurrent connections")
+	name := fs.String("name", "exec", "service `NAME` in logs and instance names")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cmd := fs.Args()
+	if len(listen) == 0 || len(cmd) == 0 {
+		fmt.Fprintln(stderr, "usage: acceptd exec -listen ADDR [-max-connections N] -- COMMAND [ARG...]")
+		return 2
+	}
+	src := fmt.Sprintf(`log {
+  level = "info"
+}
+
+service %s {
+  listen          = %s
+  max_connections = %d
+  exec {
+    command = %s
+  }
+}
+`, hclString(*name), hclList(listen), *maxConns, hclList(cmd))
+	cfg, diags := config.Parse("acceptd exec", []byte(src), config.OSLookup())
+	if printDiags(stderr, diags) {
+		return 1
+	}
+	return serveConfig(cfg, daemonOptions{}, stderr)
+}

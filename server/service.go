@@ -1,0 +1,344 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/acceptd/acceptd/config"
+	"github.com/acceptd/acceptd/spawn"
+)
+
+// A Handler serves one accepted connection. Handle owns c: it must close c
+// before it returns, and it must return promptly once ctx is done or once
+// the instance is stopped. It reports how the connection ended.
+type Handler interface {
+	Handle(ctx context.Context, c *Conn, in *instance) outcome
+}
+
+// outcome is how one connection ended, for its log line and counters.
+type outcome struct {
+	// refused is set when the connection was closed without being served.
+	refused refusal
+	err     error
+	// result is set when a process served the connection.
+	result *spawn.Result
+	// failed marks a result that counts as a failure (non-zero exit
+	// without ignore_exit_status, or a signal).
+	failed bool
+	// in and out are relayed bytes (client to backend and back).
+	in, out int64
+}
+
+// settings is what a reload may change in a service; a connection uses the
+// settings it was accepted under until it ends.
+type settings struct {
+	cfg     *config.Service
+	handler Handler
+	acl     acl
+	rate    *rateLimiter
+}
+
+// service is one running service: its listeners, limits, counters and
+// live instances. It keeps its identity (and counters) across reloads.
+type service struct {
+	name string
+	log  *zap.Logger
+	obs  Observer
+	cur  atomic.Pointer[settings]
+
+	slots *slots
+	insts registry
+	// conns counts handled connections; shutdown waits for it.
+	conns sync.WaitGroup
+
+	seq       atomic.Uint64
+	accepted  atomic.Uint64
+	connected atomic.Int64
+	refused   atomic.Uint64
+	bytesIn   atomic.Uint64
+	bytesOut  atomic.Uint64
+	reasons   counterMap
+	exits     counterMap
+
+	// listeners currently feeding this service; guarded by the server's
+	// table lock.
+	listeners []*listener
+}
+
+// counterMap is a small map of named counters.
+type counterMap struct {
+	mu sync.Mutex
+	m  map[string]uint64
+}
+
+func (c *counterMap) add(k string) {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]uint64{}
+	}
+	c.m[k]++
+	c.mu.Unlock()
+}
+
+func (c *counterMap) snapshot() map[string]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) == 0 {
+		return nil
+	}
+	out := make(map[string]uint64, len(c.m))
+	for k, v := range c.m {
+		out[k] = v
+	}
+	return out
+}
+
+// serve accepts on l until l is closed or ctx is done. Accept errors that
+// concern one client are skipped; running out of fds or memory backs off.
+//
+// Connections accepted by the loop are handled under hctx, which outlives
+// ctx during shutdown so that instances may finish.
+func serve(ctx, hctx context.Context, l *listener, idle *idleTracker) {
+	var delay time.Duration
+	for {
+		// The listener may pass to another service on reload.
+		s := l.svc.Load()
+		st := s.cur.Load()
+		if st.cfg.Overflow == config.OverflowWait && !s.slots.waitFree(ctx) {
+			return
+		}
+		c, err := l.ln.Accept()
+		switch {
+		case err == nil:
+			delay = 0
+			idle.touch()
+			s = l.svc.Load()
+			s.dispatch(hctx, c)
+			if st.rate != nil {
+				if pause := st.rate.take(time.Now()); pause > 0 {
+					s.log.Warn("rate limit reached; pausing accepts",
+						zap.Int("connections", st.rate.n), zap.Duration("interval", st.rate.interval), zap.Duration("resume_in", pause))
+					if !sleepCtx(ctx, pause) {
+						return
+					}
+					s.log.Info("resuming accepts after rate limit")
+				}
+			}
+		case errors.Is(err, net.ErrClosed):
+			return
+		case isResourceExhausted(err):
+			// Out of fds or memory: accepting again at once would spin;
+			// wait for connections to end and free what we need.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed; backing off", zap.Error(err), zap.Duration("retry_in", delay))
+			if !sleepCtx(ctx, delay) {
+				return
+			}
+		default:
+			// ECONNABORTED and the like concern one client only.
+			s.log.Debug("accept failed", zap.Error(err))
+			if ctx.Err() != nil {
+				return
+			}
+		}
+	}
+}
+
+func isResourceExhausted(err error) bool {
+	return errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) ||
+		errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// dispatch applies allow/deny and limits, then hands c to the service's
+// Handler on its own goroutine. From here on, exactly one party owns c.
+func (s *service) dispatch(ctx context.Context, c net.Conn) {
+	st := s.cur.Load()
+	now := time.Now()
+	var remoteIP netip.Addr
+	if tc, ok := c.(*net.TCPConn); ok {
+		remoteIP = tc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+		// Go turns TCP_NODELAY on for every accepted conn; inetd and
+		// systemd leave Nagle on unless asked (NoDelay=).
+		if !st.cfg.Socket.NoDelay {
+			tc.SetNoDelay(false)
+		}
+		if st.cfg.Socket.KeepAlive {
+			tc.SetKeepAlive(true)
+		}
+	}
+	if !st.acl.allows(remoteIP) {
+		s.refuse(c, refusedDeny, now)
+		return
+	}
+	src, why := s.slots.acquire(remoteIP)
+	if why != "" {
+		s.refuse(c, why, now)
+		return
+	}
+	seq := s.seq.Add(1) - 1
+	s.accepted.Add(1)
+	s.connected.Add(1)
+	s.conns.Add(1) // safe: shutdown waits for serve to return before conns.Wait
+	go s.handle(ctx, st, c, seq, src, now)
+}
+
+// refuse closes c unserved and counts it. A refusal is logged at debug
+// level only: a flood of them must not flood the log.
+func (s *service) refuse(c net.Conn, why refusal, now time.Time) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		// Reset rather than FIN, so the client learns at once.
+		tc.SetLinger(0)
+	}
+	if ce := s.log.Check(zap.DebugLevel, "connection refused"); ce != nil {
+		ce.Write(zap.String("remote", c.RemoteAddr().String()), zap.String("reason", string(why)))
+	}
+	c.Close()
+	s.refused.Add(1)
+	s.reasons.add(string(why))
+}
+
+// handle serves one connection and logs it once when it ends.
+func (s *service) handle(ctx context.Context, st *settings, c net.Conn, seq uint64, src netip.Prefix, accepted time.Time) {
+	defer s.conns.Done()
+	conn := &Conn{Conn: c, Seq: seq, Accepted: accepted}
+	conn.Remote, conn.Local = peerInfo(c, &conn.Peer)
+	conn.Instance = instanceName(s.name, seq, &conn.Peer, conn.Local, conn.Remote)
+	in := &instance{name: conn.Instance, remote: conn.Remote, local: conn.Local, started: accepted}
+	in.uid.Store(-1)
+	in.gid.Store(-1)
+	s.insts.add(seq, in)
+
+	o := st.handler.Handle(ctx, conn, in)
+
+	s.insts.remove(seq)
+	s.slots.release(src)
+	s.connected.Add(-1)
+	s.bytesIn.Add(uint64(o.in))
+	s.bytesOut.Add(uint64(o.out))
+	dur := time.Since(accepted)
+	if s.obs != nil {
+		s.obs.ConnectionEnded(s.name, dur)
+	}
+	s.logEnd(st, conn, in, o, dur)
+}
+
+func (s *service) logEnd(st *settings, c *Conn, in *instance, o outcome, dur time.Duration) {
+	level := zap.InfoLevel
+	msg := "connection ended"
+	if o.refused != "" {
+		s.refused.Add(1)
+		s.reasons.add(string(o.refused))
+		level, msg = zap.WarnLevel, "connection refused"
+	}
+	if o.result != nil {
+		res := "success"
+		switch {
+		case o.failed && !o.result.Exited:
+			res = "signal"
+		case o.failed:
+			res = "failure"
+		}
+		s.exits.add(res)
+		if o.failed {
+			level = zap.WarnLevel
+		}
+	}
+	ce := s.log.Check(level, msg)
+	if ce == nil {
+		return
+	}
+	fields := make([]zap.Field, 0, 14)
+	fields = append(fields,
+		zap.String("instance", c.Instance),
+		zap.String("remote", c.Remote),
+		zap.String("local", c.Local),
+		zap.Duration("duration", dur))
+	if pid := in.pid.Load(); pid > 0 {
+		fields = append(fields, zap.Int64("pid", pid), zap.Int64("uid", in.uid.Load()), zap.Int64("gid", in.gid.Load()))
+	}
+	if o.refused != "" {
+		fields = append(fields, zap.String("reason", string(o.refused)))
+	}
+	if o.result != nil {
+		r := o.result
+		fields = append(fields, zap.String("exit", r.String()),
+			zap.Duration("cpu_user", r.UserTime), zap.Duration("cpu_system", r.SysTime),
+			zap.Int64("max_rss", r.MaxRSS))
+	}
+	if st.cfg.Mode == config.ModeProxy {
+		fields = append(fields, zap.Int64("bytes_in", o.in), zap.Int64("bytes_out", o.out))
+	}
+	if o.err != nil {
+		fields = append(fields, zap.Error(o.err))
+	}
+	ce.Write(fields...)
+}
+
+// status returns the service's part of a Status.
+func (s *service) status() ServiceStatus {
+	st := s.cur.Load()
+	mode := string(st.cfg.Mode)
+	if st.cfg.Exec != nil && !st.cfg.Exec.Accept {
+		mode = "exec-wait"
+	}
+	ss := ServiceStatus{
+		Name:           s.name,
+		Mode:           mode,
+		Listen:         []string{},
+		Accepted:       s.accepted.Load(),
+		Connected:      uint64(max(s.connected.Load(), 0)),
+		Refused:        s.refused.Load(),
+		BytesIn:        s.bytesIn.Load(),
+		BytesOut:       s.bytesOut.Load(),
+		RefusedReasons: s.reasons.snapshot(),
+		Exits:          s.exits.snapshot(),
+		Instances:      []InstanceStatus{},
+	}
+	for _, l := range s.listeners {
+		ss.Listen = append(ss.Listen, l.bound)
+	}
+	s.insts.each(func(_ uint64, in *instance) {
+		ss.Instances = append(ss.Instances, InstanceStatus{
+			Name: in.name, Pid: int(in.pid.Load()), UID: int(in.uid.Load()), GID: int(in.gid.Load()),
+			Remote: in.remote, Local: in.local, Started: in.started,
+		})
+	})
+	sortInstances(ss.Instances)
+	return ss
+}
+
+// stopTimeout is how long shutdown lets this service's connections run.
+func (s *service) stopTimeout() time.Duration {
+	if ex := s.cur.Load().cfg.Exec; ex != nil && ex.StopTimeout > 0 {
+		return ex.StopTimeout
+	}
+	return 5 * time.Second
+}
+
+// stopInstances asks every live instance's process group to stop.
+func (s *service) stopInstances() {
+	s.insts.each(func(_ uint64, in *instance) {
+		if p := in.proc.Load(); p != nil {
+			p.Stop()
+		}
+	})
+}
