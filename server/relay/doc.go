@@ -1,0 +1,42 @@
+// Package relay is the data path of acceptd's proxy mode: it copies the
+// bytes of one accepted connection to its backend connection and back
+// (the job of systemd-socket-proxyd and simpletcpunixrelay). It knows
+// nothing of config or server: the server dials the backend and hands both
+// conns to (*Relayer).Relay, which returns when the relay is over.
+//
+// # Design
+//
+// One Relayer serves the whole process; it owns a bounded pool of splice
+// pipes (no package-level state). Each relay runs one goroutine per
+// direction: the caller's goroutine copies client -> backend and one more
+// goroutine copies backend -> client.
+//
+// For *net.TCPConn and *net.UnixConn (any mix) a direction moves bytes
+// with splice(2), socket -> pipe -> socket, never through user space and
+// with no wrapper conn in the data path; bytes are counted from splice's
+// return values. The difference from io.Copy, which also splices, is what
+// an idle direction costs: io.Copy holds its pipe (two fds and, at 1 MiB
+// capacity, about 10 KiB of kernel pipe_buffer array) for the whole
+// connection. Here a direction waits for readability first, inside
+// syscall.RawConn.Read whose callback tries the splice and returns false
+// on EAGAIN to park in the netpoller; only when data is there does it take
+// a pipe from the pool, and it gives the pipe back as soon as the socket
+// is drained. EAGAIN on the write side parks in RawConn.Write while the
+// pipe keeps its bytes. So an idle relayed connection holds no pipe and
+// two small parked goroutine stacks.
+//
+// Other net.Conn types (and sockets that cannot splice, or when no pipe
+// can be created) fall back to a generic copy through a pooled buffer.
+//
+// # Ends
+//
+//   - EOF on one side: CloseWrite on the other side, so its peer sees EOF
+//     and can still answer; the relay ends when both directions ended.
+//   - A reset read from one side aborts the relay and resets the other
+//     side (SO_LINGER 0 on TCP), so a broken stream is never forwarded as
+//     a clean end. A failed write ends only its direction; the other one
+//     forwards what the failed peer sent before it went away.
+//   - ctx done or Options.IdleTimeout: both conns are closed at once.
+//
+// Both conns are always closed when Relay returns.
+package relay
