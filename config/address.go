@@ -122,9 +122,9 @@ func ParseAddress(s string) (Address, error) {
 	if hasScheme {
 		switch scheme {
 		case "tcp", "tcp4", "tcp6":
-			return parseHostPort(a, KindTCP, scheme, rest, true)
+			return parseHostPort(a, KindTCP, scheme, rest)
 		case "udp", "udp4", "udp6":
-			return parseHostPort(a, KindUDP, scheme, rest, true)
+			return parseHostPort(a, KindUDP, scheme, rest)
 		case "unix":
 			return parseUnix(a, KindUnix, "unix", rest)
 		default:
@@ -154,10 +154,10 @@ func ParseAddress(s string) (Address, error) {
 	}
 	// A bare port: every address, both families (ListenStream=31337).
 	if isDigits(s) {
-		return parseHostPort(a, KindTCP, "tcp", ":"+s, false)
+		return parseHostPort(a, KindTCP, "tcp", ":"+s)
 	}
 	if strings.Contains(s, ":") {
-		return parseHostPort(a, KindTCP, "tcp", s, false)
+		return parseHostPort(a, KindTCP, "tcp", s)
 	}
 	if strings.Contains(s, "/") || strings.HasSuffix(s, ".sock") {
 		return a, errors.New("a UNIX socket path must be absolute")
@@ -174,7 +174,7 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
-func parseHostPort(a Address, kind Kind, network, hp string, schemed bool) (Address, error) {
+func parseHostPort(a Address, kind Kind, network, hp string) (Address, error) {
 	a.Kind = kind
 	a.Network = network
 	host, portStr, err := splitHostPort(hp)
@@ -199,9 +199,6 @@ func parseHostPort(a Address, kind Kind, network, hp string, schemed bool) (Addr
 			// that may change; systemd does not take them either.
 			return a, fmt.Errorf("host %q is not an IP address (names are not resolved)", host)
 		}
-		if ip.Zone() != "" && !ip.Is6() {
-			return a, fmt.Errorf("host %q: zone only for IPv6", host)
-		}
 		ip = ip.Unmap()
 		switch {
 		case strings.HasSuffix(network, "4") && !ip.Is4():
@@ -219,7 +216,6 @@ func parseHostPort(a Address, kind Kind, network, hp string, schemed bool) (Addr
 		host = ip.String()
 	}
 	a.Host = host
-	_ = schemed
 	return a, nil
 }
 
@@ -262,9 +258,6 @@ func parseUnix(a Address, kind Kind, network, p string) (Address, error) {
 	case strings.HasPrefix(p, "@"):
 		if len(p) > maxUnixPath+1 { // the '@' stands for the leading NUL
 			return a, fmt.Errorf("abstract name is %d bytes; the limit is %d", len(p)-1, maxUnixPath)
-		}
-		if kind == KindHandoff {
-			return a, nil
 		}
 		return a, nil
 	case !strings.HasPrefix(p, "/"):

@@ -80,11 +80,14 @@ type fileService struct {
 	RateLimit *fileRateLimit `hcl:"rate_limit,block"`
 	Socket    *fileSocket    `hcl:"socket,block"`
 
-	Exec         *fileExec    `hcl:"exec,block"`
-	Proxy        *fileProxy   `hcl:"proxy,block"`
-	Handoff      *fileHandoff `hcl:"handoff,block"`
-	Builtin      *string      `hcl:"builtin,optional"`
-	BuiltinRange hcl.Range    `hcl:"builtin,attr_range"`
+	// The mode blocks are slices so that a duplicate is still seen (gohcl
+	// drops a duplicated singleton block altogether, which would add a
+	// wrong "missing mode" to the right "duplicate block").
+	Exec         []*fileExec    `hcl:"exec,block"`
+	Proxy        []*fileProxy   `hcl:"proxy,block"`
+	Handoff      []*fileHandoff `hcl:"handoff,block"`
+	Builtin      *string        `hcl:"builtin,optional"`
+	BuiltinRange hcl.Range      `hcl:"builtin,attr_range"`
 }
 
 type fileRateLimit struct {

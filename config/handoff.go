@@ -33,7 +33,9 @@ func handoff(fh *fileHandoff) (*Handoff, hcl.Diagnostics) {
 	seen := map[Prefix]hcl.Range{}
 	for _, fr := range fh.Routes {
 		p, err := ParsePrefix(fr.Local)
-		if err != nil {
+		if absent(fr.LocalRange) {
+			// gohcl reported it.
+		} else if err != nil {
 			diags = append(diags, diagf(fr.LocalRange, "Invalid route", "%s.", err.Error()))
 		} else if first, dup := seen[p]; dup {
 			diags = append(diags, diagf(fr.LocalRange, "Duplicate route",
@@ -41,8 +43,12 @@ func handoff(fh *fileHandoff) (*Handoff, hcl.Diagnostics) {
 		} else {
 			seen[p] = fr.LocalRange
 		}
-		sock, more := handoffSocket(fr.Socket, fr.SocketRange)
-		diags = append(diags, more...)
+		var sock string
+		if !absent(fr.SocketRange) {
+			var more hcl.Diagnostics
+			sock, more = handoffSocket(fr.Socket, fr.SocketRange)
+			diags = append(diags, more...)
+		}
 		h.Routes = append(h.Routes, Route{Local: p, Socket: sock})
 	}
 	return h, diags

@@ -50,12 +50,37 @@ func Parse(filename string, src []byte, lookup Lookup) (*Config, hcl.Diagnostics
 
 	d := &decoder{lookup: lookup}
 	cfg, more := d.config(&root)
-	diags = append(diags, more...)
-	diags = append(diags, validate(cfg)...)
+	more = append(more, validate(cfg)...)
+	diags = append(diags, dropShadowed(more, diags)...)
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	return cfg, diags
+}
+
+// dropShadowed leaves out the diagnostics of ours that point where gohcl
+// already found a problem: a value gohcl could not decode is left at its
+// zero value, and a second message about that zero ("must be 1 or more")
+// would only confuse.
+func dropShadowed(ours, gohcls hcl.Diagnostics) hcl.Diagnostics {
+	type pos struct {
+		file string
+		byte int
+	}
+	bad := map[pos]bool{}
+	for _, g := range gohcls {
+		if g.Subject != nil && g.Severity == hcl.DiagError {
+			bad[pos{g.Subject.Filename, g.Subject.Start.Byte}] = true
+		}
+	}
+	var out hcl.Diagnostics
+	for _, d := range ours {
+		if d.Subject != nil && bad[pos{d.Subject.Filename, d.Subject.Start.Byte}] {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // decoder carries what every decodeX needs from the caller.
@@ -99,7 +124,7 @@ func (d *decoder) config(root *fileRoot) (*Config, hcl.Diagnostics) {
 			}
 		}
 	}
-	if m := root.Metrics; m != nil {
+	if m := root.Metrics; m != nil && !absent(m.ListenRange) {
 		a, err := ParseAddress(m.Listen)
 		switch {
 		case err != nil:
@@ -116,7 +141,7 @@ func (d *decoder) config(root *fileRoot) (*Config, hcl.Diagnostics) {
 		cfg.ExitIdleTime, more = parseDuration(*root.ExitIdleTime, root.ExitIdleTimeRange, "exit_idle_time")
 		add(more)
 	}
-	if u := root.DynamicUsers; u != nil {
+	if u := root.DynamicUsers; u != nil && !absent(u.RangeRange) {
 		r, more := uidRange(u.Range, u.RangeRange)
 		add(more)
 		if more == nil {
@@ -192,8 +217,16 @@ func (d *decoder) group(name string, rng hcl.Range, field string) (*GroupSpec, h
 // path now, so that no connection pays for a $PATH search and a missing
 // program is a configuration error rather than a failure per connection.
 func (d *decoder) command(expr hcl.Expression, block hcl.Range) ([]string, hcl.Diagnostics) {
+	if isNull(expr) {
+		// gohcl does not require attributes decoded as expressions.
+		return nil, hcl.Diagnostics{diagf(block, "Missing required argument",
+			"The argument \"command\" is required, but no definition was found.")}
+	}
 	var cmd []string
 	if diags := gohcl.DecodeExpression(expr, nil, &cmd); diags.HasErrors() {
+		if !typeMismatch(diags) {
+			return nil, diags
+		}
 		return nil, hcl.Diagnostics{diagf(expr.Range(), "Invalid command",
 			"command must be a list of strings, the program first, such as [\"/bin/cat\", \"-u\"].")}
 	}

@@ -16,6 +16,7 @@ func (d *decoder) proxy(fp *fileProxy, s *Service) (*Proxy, hcl.Diagnostics) {
 
 	a, err := ParseAddress(fp.Backend)
 	switch {
+	case absent(fp.BackendRange):
 	case err != nil:
 		add(hcl.Diagnostics{diagf(fp.BackendRange, "Invalid backend address", "bad address %q: %s.", fp.Backend, err)})
 	case a.Kind != KindTCP && a.Kind != KindUnix:

@@ -58,13 +58,15 @@ func (d *decoder) service(fs *fileService) (*Service, hcl.Diagnostics) {
 
 	if rl := fs.RateLimit; rl != nil {
 		r := &RateLimit{Connections: rl.Connections}
-		if rl.Connections < 1 {
+		if rl.Connections < 1 && !absent(rl.ConnectionsRange) {
 			add(hcl.Diagnostics{diagf(rl.ConnectionsRange, "Value out of range",
 				"connections = %d; it must be 1 or more.", rl.Connections)})
 		}
-		r.Interval, more = parseDuration(rl.Interval, rl.IntervalRange, "interval")
-		add(more)
-		if more == nil && r.Interval == 0 {
+		if !absent(rl.IntervalRange) {
+			r.Interval, more = parseDuration(rl.Interval, rl.IntervalRange, "interval")
+			add(more)
+		}
+		if more == nil && r.Interval == 0 && !absent(rl.IntervalRange) {
 			add(hcl.Diagnostics{diagf(rl.IntervalRange, "Invalid duration", "interval must be more than 0s.")})
 		}
 		s.RateLimit = r
@@ -113,25 +115,42 @@ type modeBlock struct {
 // first is, in the manner of gohcl's "Duplicate block" message.
 func (d *decoder) mode(s *Service, fs *fileService) hcl.Diagnostics {
 	var present []modeBlock
-	if fs.Exec != nil {
-		present = append(present, modeBlock{ModeExec, fs.Exec.DefRange})
+	var diags hcl.Diagnostics
+	// dup reports the second and later blocks of one type in gohcl's own
+	// words, and returns the first.
+	dup := func(typ string, ranges []hcl.Range) {
+		for _, r := range ranges[1:] {
+			diags = append(diags, diagf(r, "Duplicate "+typ+" block",
+				"Only one %s block is allowed. Another was defined at %s.", typ, ranges[0].String()))
+		}
 	}
-	if fs.Proxy != nil {
-		present = append(present, modeBlock{ModeProxy, fs.Proxy.DefRange})
+	var fe *fileExec
+	var fp *fileProxy
+	var fh *fileHandoff
+	if len(fs.Exec) > 0 {
+		fe = fs.Exec[0]
+		present = append(present, modeBlock{ModeExec, fe.DefRange})
+		dup("exec", rangesOf(fs.Exec, func(b *fileExec) hcl.Range { return b.DefRange }))
 	}
-	if fs.Handoff != nil {
-		present = append(present, modeBlock{ModeHandoff, fs.Handoff.DefRange})
+	if len(fs.Proxy) > 0 {
+		fp = fs.Proxy[0]
+		present = append(present, modeBlock{ModeProxy, fp.DefRange})
+		dup("proxy", rangesOf(fs.Proxy, func(b *fileProxy) hcl.Range { return b.DefRange }))
+	}
+	if len(fs.Handoff) > 0 {
+		fh = fs.Handoff[0]
+		present = append(present, modeBlock{ModeHandoff, fh.DefRange})
+		dup("handoff", rangesOf(fs.Handoff, func(b *fileHandoff) hcl.Range { return b.DefRange }))
 	}
 	if fs.Builtin != nil {
 		present = append(present, modeBlock{ModeBuiltin, fs.BuiltinRange})
 	}
 	if len(present) == 0 {
-		return hcl.Diagnostics{diagf(fs.DefRange, "Missing service mode",
-			"service %q needs one of an exec, proxy or handoff block, or builtin = \"...\".", fs.Name)}
+		return append(diags, diagf(fs.DefRange, "Missing service mode",
+			"service %q needs one of an exec, proxy or handoff block, or builtin = \"...\".", fs.Name))
 	}
 	slices.SortFunc(present, func(a, b modeBlock) int { return a.rng.Start.Byte - b.rng.Start.Byte })
 
-	var diags hcl.Diagnostics
 	first := present[0]
 	for _, m := range present[1:] {
 		diags = append(diags, diagf(m.rng, "Conflicting service modes",
@@ -143,25 +162,25 @@ func (d *decoder) mode(s *Service, fs *fileService) hcl.Diagnostics {
 	// Decode every block present, even the conflicting ones, so that
 	// their own mistakes show up in the same run.
 	var more hcl.Diagnostics
-	if fs.Exec != nil {
+	if fe != nil {
 		var e *Exec
-		e, more = d.exec(fs.Exec, s)
+		e, more = d.exec(fe, s)
 		diags = append(diags, more...)
 		if s.Mode == ModeExec {
 			s.Exec = e
 		}
 	}
-	if fs.Proxy != nil {
+	if fp != nil {
 		var p *Proxy
-		p, more = d.proxy(fs.Proxy, s)
+		p, more = d.proxy(fp, s)
 		diags = append(diags, more...)
 		if s.Mode == ModeProxy {
 			s.Proxy = p
 		}
 	}
-	if fs.Handoff != nil {
+	if fh != nil {
 		var h *Handoff
-		h, more = handoff(fs.Handoff)
+		h, more = handoff(fh)
 		diags = append(diags, more...)
 		if s.Mode == ModeHandoff {
 			s.Handoff = h
@@ -179,8 +198,19 @@ func (d *decoder) mode(s *Service, fs *fileService) hcl.Diagnostics {
 }
 
 func describeMode(m Mode) string {
-	if m == ModeBuiltin {
+	switch m {
+	case ModeBuiltin:
 		return "builtin"
+	case ModeExec:
+		return "an exec block"
 	}
 	return "a " + string(m) + " block"
+}
+
+func rangesOf[T any](blocks []T, rng func(T) hcl.Range) []hcl.Range {
+	out := make([]hcl.Range, len(blocks))
+	for i, b := range blocks {
+		out[i] = rng(b)
+	}
+	return out
 }

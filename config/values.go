@@ -23,6 +23,10 @@ func diagf(rng hcl.Range, summary, format string, args ...any) *hcl.Diagnostic {
 	}
 }
 
+// absent reports whether a required attribute was left out: gohcl has
+// already said so, and the zero value must not draw a second message.
+func absent(rng hcl.Range) bool { return rng.Filename == "" }
+
 // at formats a range's start as FILE:LINE,COL for the Detail of a
 // diagnostic that refers to a second place in the file.
 func at(rng hcl.Range) string {
@@ -154,6 +158,18 @@ func byteSize(s string) (uint64, bool) {
 	return n * mult, true
 }
 
+// typeMismatch reports whether decoding failed only because the value
+// has the wrong type, as opposed to using variables or functions, whose
+// own messages say more than "wrong type".
+func typeMismatch(diags hcl.Diagnostics) bool {
+	for _, d := range diags {
+		if d.Summary != "Unsuitable value type" {
+			return false
+		}
+	}
+	return true
+}
+
 // isNull reports whether an optional expression was left out (gohcl then
 // gives a null static expression) or written as null.
 func isNull(expr hcl.Expression) bool {
@@ -178,6 +194,10 @@ func stringList(expr hcl.Expression, name string) ([]string, []hcl.Range, hcl.Di
 	for _, e := range elems {
 		var s string
 		if d := gohcl.DecodeExpression(e, nil, &s); d.HasErrors() {
+			if !typeMismatch(d) {
+				diags = append(diags, d...)
+				continue
+			}
 			diags = append(diags, diagf(e.Range(), "Invalid "+name,
 				"each element of %s must be a string.", name))
 			continue

@@ -1,0 +1,1 @@
+exit_idle_time = "soon"

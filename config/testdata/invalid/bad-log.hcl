@@ -1,0 +1,5 @@
+log {
+  level  = "verbose"
+  format = "xml"
+  color  = true
+}

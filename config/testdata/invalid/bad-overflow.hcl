@@ -1,0 +1,5 @@
+service "hello" {
+  listen   = ["31337"]
+  overflow = "queue"
+  builtin  = "echo"
+}

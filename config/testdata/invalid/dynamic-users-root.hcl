@@ -1,0 +1,3 @@
+dynamic_users {
+  range = "0-100"
+}

@@ -1,0 +1,4 @@
+service "hello" {
+  listen = []
+  exec { command = ["/bin/cat"] }
+}

@@ -1,0 +1,4 @@
+service "containers" {
+  listen = ["[::]:22"]
+  handoff {}
+}

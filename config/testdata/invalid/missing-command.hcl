@@ -1,0 +1,6 @@
+service "hello" {
+  listen = ["31337"]
+  exec {
+    user = "helloworld"
+  }
+}

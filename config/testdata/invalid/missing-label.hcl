@@ -1,0 +1,4 @@
+service {
+  listen  = ["31337"]
+  builtin = "echo"
+}

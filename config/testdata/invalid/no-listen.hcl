@@ -1,0 +1,3 @@
+service "hello" {
+  exec { command = ["/bin/cat"] }
+}

@@ -1,0 +1,3 @@
+service "hello" {
+  listen = ["31337"]
+}

@@ -1,0 +1,4 @@
+service "hello" {
+  listen = ["31337"
+  builtin = "echo"
+}

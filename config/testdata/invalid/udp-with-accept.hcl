@@ -1,0 +1,6 @@
+service "tftp" {
+  listen = ["udp://127.0.0.1:6969"]
+  exec {
+    command = ["/usr/sbin/in.tftpd", "-s", "/srv/tftp"]
+  }
+}

@@ -1,0 +1,11 @@
+logging {
+  level = "info"
+}
+
+service "hello" {
+  listen = ["31337"]
+  exec {
+    command = ["/bin/cat"]
+    sandbox {}
+  }
+}

@@ -1,0 +1,9 @@
+service "hello" {
+  listen = ["31337"]
+  exec {
+    command      = ["/bin/cat"]
+    user         = "helloworld"
+    group        = "helloworld"
+    dynamic_user = true
+  }
+}
