@@ -559,10 +559,6 @@ func TestGenericFallback(t *testing.T) {
 func TestManyConcurrent(t *testing.T) {
 	r := newRelayer(t)
 	const n = 16
-	type out struct {
-		name string
-		err  error
-	}
 	xs := make([]*relayed, n)
 	for i := range xs {
 		back := "tcp"
