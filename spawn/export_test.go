@@ -1,0 +1,5 @@
+package spawn
+
+// HelperArg lets TestMain tell the helper from a test program: both have
+// the test program's environment.
+const HelperArg = helperArg

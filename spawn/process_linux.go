@@ -1,0 +1,275 @@
+package spawn
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Process is one started child. Its methods are safe for concurrent use.
+// Every Process must be waited for ([Process.Wait]): that is what reaps it,
+// ends the Stop escalation and releases its descriptor.
+type Process struct {
+	pid         int
+	path        string
+	started     time.Time
+	stopTimeout time.Duration
+	// pidfd is the child's pidfd in the netpoller; nil on kernels without
+	// CLONE_PIDFD (before 5.2), where Wait blocks a thread in waitid.
+	pidfd *os.File
+
+	mu       sync.Mutex
+	reaped   bool        // the pid (and so the pgid) may be reused: signal nothing
+	stopping bool        // Stop was called
+	killAt   time.Time   // when Stop's SIGKILL is due
+	timer    *time.Timer // the escalation on kernels without pidfd
+
+	waitOnce sync.Once
+	done     chan struct{}
+	result   Result
+	err      error
+}
+
+// Start starts the program spec describes in a process group of its own
+// (its pid is the group id) and returns once it has exec'd the program, so
+// a missing file, a bad working directory, a refused credential or a
+// failing helper setting is returned here as an error, wrapped as
+// "spawn PATH: ...". The caller may close spec.Files when Start returns.
+func Start(spec *Spec) (*Process, error) {
+	if !filepath.IsAbs(spec.Path) {
+		return nil, fmt.Errorf("spawn %s: path is not absolute", spec.Path)
+	}
+	if spec.Credential != nil && spec.Credential.NoSetGroups {
+		// Keeping acceptd's (root's) groups in a child that runs as
+		// somebody else is never what a service wants.
+		return nil, fmt.Errorf("spawn %s: Credential.NoSetGroups is not supported", spec.Path)
+	}
+	if spec.needsHelper() {
+		return startHelper(spec)
+	}
+	args := spec.Args
+	if len(args) == 0 {
+		args = []string{spec.Path}
+	}
+	var files [8]uintptr
+	attr := syscall.ProcAttr{
+		Dir:   spec.Dir,
+		Env:   spec.Env,
+		Files: fileSlice(files[:0], spec.Files),
+		Sys:   sysAttr(spec, spec.Credential),
+	}
+	return forkExec(spec, spec.Path, args, &attr)
+}
+
+// fileSlice converts fds to the form syscall.ProcAttr wants, in buf when
+// it is large enough.
+func fileSlice(buf []uintptr, fds []int) []uintptr {
+	for _, fd := range fds {
+		buf = append(buf, uintptr(fd)) // -1 becomes ^uintptr(0), which ForkExec reads as -1
+	}
+	return buf
+}
+
+func sysAttr(spec *Spec, cred *syscall.Credential) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{
+		Setsid:     spec.Setsid,
+		Setpgid:    !spec.Setsid,
+		Credential: cred,
+		PidFD:      new(int),
+	}
+}
+
+// forkExec is the one fork+exec both paths share. attr.Sys.PidFD must be
+// set.
+func forkExec(spec *Spec, path string, args []string, attr *syscall.ProcAttr) (*Process, error) {
+	pidfd := attr.Sys.PidFD
+	*pidfd = -1
+	pid, err := syscall.ForkExec(path, args, attr)
+	if err != nil {
+		return nil, fmt.Errorf("spawn %s: %w", spec.Path, err)
+	}
+	p := &Process{
+		pid:         pid,
+		path:        spec.Path,
+		started:     time.Now(),
+		stopTimeout: spec.StopTimeout,
+		done:        make(chan struct{}),
+	}
+	if p.stopTimeout <= 0 {
+		p.stopTimeout = DefaultStopTimeout
+	}
+	if *pidfd >= 0 {
+		// A non-blocking descriptor makes os.NewFile register it with the
+		// netpoller: Wait then parks a goroutine, not an OS thread.
+		// F_SETFL replaces the status flags, and a pidfd has no other.
+		if _, err := unix.FcntlInt(uintptr(*pidfd), unix.F_SETFL, unix.O_NONBLOCK); err == nil {
+			p.pidfd = os.NewFile(uintptr(*pidfd), "pidfd")
+		} else {
+			syscall.Close(*pidfd)
+		}
+	}
+	return p, nil
+}
+
+// Pid returns the child's process id, which is also its process group id.
+func (p *Process) Pid() int { return p.pid }
+
+// Started returns when the child was started.
+func (p *Process) Started() time.Time { return p.started }
+
+// Done returns a channel that is closed when Wait has returned.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Signal sends sig to the child's whole process group. It returns
+// os.ErrProcessDone once the child has been reaped: its pid may then belong
+// to somebody else.
+func (p *Process) Signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.signalLocked(sig)
+}
+
+func (p *Process) signalLocked(sig syscall.Signal) error {
+	if p.reaped {
+		return os.ErrProcessDone
+	}
+	// Until the leader is reaped its pid stays allocated, so -pid cannot
+	// name another process group.
+	if err := unix.Kill(-p.pid, sig); err != nil {
+		return fmt.Errorf("signal %s group %d: %w", p.path, p.pid, err)
+	}
+	return nil
+}
+
+// Stop asks the child's process group to end: SIGTERM (and SIGCONT, so
+// that a stopped process sees it, as systemd does), then SIGKILL to the
+// group after the Spec's StopTimeout unless the child has exited by then.
+// Stop returns at once. The escalation is carried out by Wait, which must
+// be running or be called later; calling Stop again does nothing.
+func (p *Process) Stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped || p.stopping {
+		return
+	}
+	p.stopping = true
+	_ = p.signalLocked(syscall.SIGTERM) // an error means the group is gone already
+	_ = p.signalLocked(syscall.SIGCONT)
+	p.killAt = time.Now().Add(p.stopTimeout)
+	if p.pidfd != nil {
+		// Wakes the Wait parked on the pidfd at killAt.
+		_ = p.pidfd.SetReadDeadline(p.killAt)
+		return
+	}
+	p.timer = time.AfterFunc(p.stopTimeout, func() { _ = p.Signal(syscall.SIGKILL) })
+}
+
+// Wait waits for the child to exit and reaps it, only it: never any other
+// pid. After the child has exited, and before its pid is released, Wait
+// sends SIGKILL to what remains of its process group, so that leftover
+// grandchildren of a per-connection program do not linger. A descendant
+// that moved to a process group or session of its own escapes this; only a
+// cgroup would catch it.
+//
+// Wait waits once; later and concurrent calls return the same Result and
+// error when it is done. The error is non-nil only when the child could
+// not be waited for (someone else reaped it), and the Result is then zero.
+func (p *Process) Wait() (Result, error) {
+	p.waitOnce.Do(p.wait)
+	return p.result, p.err
+}
+
+func (p *Process) wait() {
+	defer close(p.done)
+	var err error
+	if p.pidfd != nil {
+		err = p.waitPidfd()
+	} else {
+		err = p.waitBlocking()
+	}
+	end := time.Now()
+
+	var ws syscall.WaitStatus
+	var ru syscall.Rusage
+	p.mu.Lock()
+	if err == nil {
+		// The leader is a zombie: its pid, and so the group id, cannot be
+		// reused until the wait4 below, which makes this kill safe.
+		_ = unix.Kill(-p.pid, syscall.SIGKILL)
+		err = waitReap(p.pid, &ws, &ru)
+	}
+	p.reaped = true
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.mu.Unlock()
+	if p.pidfd != nil {
+		p.pidfd.Close()
+	}
+	if err != nil {
+		p.err = fmt.Errorf("wait %s (pid %d): %w", p.path, p.pid, err)
+		return
+	}
+	p.result = resultOf(ws, &ru, end.Sub(p.started))
+}
+
+// waitPidfd parks on the pidfd until the child has exited, without reaping
+// it. A read deadline set by Stop wakes it to send SIGKILL.
+func (p *Process) waitPidfd() error {
+	rc, err := p.pidfd.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var werr error
+	exited := func(fd uintptr) bool {
+		var info unix.Siginfo
+		// WNOWAIT leaves the zombie in place for the group kill in wait.
+		werr = unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		if errors.Is(werr, unix.EAGAIN) { // a non-blocking pidfd says "not yet" this way
+			werr = nil
+			return false
+		}
+		return werr != nil || info.Signo != 0
+	}
+	for {
+		err := rc.Read(exited)
+		if err == nil {
+			return werr
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		p.mu.Lock()
+		_ = p.signalLocked(syscall.SIGKILL)
+		p.mu.Unlock()
+		_ = p.pidfd.SetReadDeadline(time.Time{})
+	}
+}
+
+// waitBlocking is waitPidfd for kernels without pidfds: it holds a thread
+// in waitid until the child has exited, without reaping it.
+func (p *Process) waitBlocking() error {
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// waitReap reaps pid, which has exited.
+func waitReap(pid int, ws *syscall.WaitStatus, ru *syscall.Rusage) error {
+	for {
+		_, err := syscall.Wait4(pid, ws, 0, ru)
+		if err != syscall.EINTR {
+			return err
+		}
+	}
+}
