@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/acceptd/acceptd/config"
+	"github.com/acceptd/acceptd/server/relay"
 )
 
 // Observer receives hot-path observations for metrics. Its methods must be
@@ -47,6 +48,8 @@ type Server struct {
 	log     *zap.Logger
 	opts    Options
 	devNull *os.File
+	// relayer owns the splice pipe pool of every proxy service.
+	relayer *relay.Relayer
 
 	// reloadMu serialises Apply: two reloads never interleave.
 	reloadMu sync.Mutex
@@ -91,11 +94,13 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		byName:    map[string]*service{},
 		listeners: map[string]*listener{},
 		idle:      newIdleTracker(),
+		relayer:   relay.New(),
 	}
 	// Handlers get hctx; until Run replaces it, nothing is accepted.
 	s.actx, s.hctx = context.Background(), context.Background()
 	if _, err := s.apply(cfg); err != nil {
 		devNull.Close()
+		s.relayer.Close()
 		return nil, err
 	}
 	return s, nil
@@ -176,7 +181,7 @@ func (s *Server) apply(cfg *config.Config) (ReloadResult, error) {
 			svc.slots.configure(sc)
 			res.Added = append(res.Added, sc.Name)
 		case st != nil:
-			svc.cur.Store(st)
+			closeSettings(svc.cur.Swap(st))
 			svc.slots.configure(sc)
 			res.Changed = append(res.Changed, sc.Name)
 		default:
@@ -188,6 +193,7 @@ func (s *Server) apply(cfg *config.Config) (ReloadResult, error) {
 	}
 	for name, svc := range s.byName {
 		if byName[name] == nil {
+			closeSettings(svc.cur.Load())
 			res.Removed = append(res.Removed, name)
 			svc.listeners = nil
 			s.draining = append(s.draining, svc)
@@ -274,7 +280,7 @@ func (s *Server) newSettings(sc *config.Service) (*settings, error) {
 	case config.ModeBuiltin:
 		st.handler = &builtinHandler{kind: sc.Builtin, now: time.Now}
 	case config.ModeProxy:
-		return nil, errors.New("proxy mode is not supported by this build")
+		st.handler = newProxyHandler(sc, s.relayer, int(s.devNull.Fd()), log)
 	case config.ModeHandoff:
 		return nil, errors.New("handoff mode is not supported by this build")
 	default:
@@ -408,6 +414,16 @@ func (s *Server) shutdown(stopHandlers context.CancelFunc) {
 	if !waitAll(services, grace+2*time.Second) {
 		s.log.Error("connections still open after stop; giving up on them", zap.Int64("connected", s.connected()))
 	}
+	// Backends started on demand stop with the server.
+	for _, svc := range services {
+		closeSettings(svc.cur.Load())
+	}
+	for _, svc := range services {
+		if ph, ok := svc.cur.Load().handler.(*proxyHandler); ok && ph.backend != nil {
+			ph.backend.wait()
+		}
+	}
+	s.relayer.Close()
 	// 5. Remove the socket files acceptd created.
 	for _, l := range listeners {
 		l.close()
@@ -450,6 +466,14 @@ func (s *Server) Status() Status {
 		st.Services = append(st.Services, ss)
 	}
 	return st
+}
+
+// closeSettings releases what a replaced or removed service's handler
+// holds beyond its connections (an on-demand backend).
+func closeSettings(st *settings) {
+	if ph, ok := st.handler.(*proxyHandler); ok {
+		ph.close()
+	}
 }
 
 func sortInstances(in []InstanceStatus) {

@@ -49,6 +49,11 @@ func runExec(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: acceptd exec -listen ADDR [-max-connections N] -- COMMAND [ARG...]")
 		return 2
 	}
+	env := readStartEnv()
+	if env.err != nil {
+		fmt.Fprintf(stderr, "acceptd: socket activation: %v\n", env.err)
+		return 1
+	}
 	src := fmt.Sprintf(`log {
   level = "info"
 }
@@ -65,5 +70,5 @@ service %s {
 	if printDiags(stderr, diags) {
 		return 1
 	}
-	return serveConfig(cfg, daemonOptions{}, stderr)
+	return serveConfig(cfg, daemonOptions{}, env, stderr)
 }

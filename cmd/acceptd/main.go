@@ -48,6 +48,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return runStatus(rest, stdout, stderr)
 	case "reload":
 		return runReload(rest, stdout, stderr)
+	case "proxy":
+		return runProxy(rest, stdout, stderr)
 	case "exec":
 		return runExec(rest, stdout, stderr)
 	case "version", "-version", "--version":

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/acceptd/acceptd/config"
+)
+
+// runProxy is `acceptd proxy [-c N] [-exit-idle-time DUR] [-listen ADDR]...
+// TARGET`, a drop-in for `systemd-socket-proxyd TARGET` (sockets from
+// LISTEN_FDS) and for `simpletcpunixrelay LISTEN TARGET` (with -listen).
+// Like exec, it writes the equivalent configuration and loads it, so the
+// same checks and defaults apply.
+func runProxy(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("proxy", stderr)
+	var listen listFlag
+	fs.Var(&listen, "listen", "listen `ADDR` (repeatable); default: the sockets systemd passes")
+	// systemd-socket-proxyd's default and flag names.
+	maxConns := fs.Int("connections-max", 256, "concurrent connections")
+	fs.IntVar(maxConns, "c", 256, "short for -connections-max")
+	exitIdle := fs.String("exit-idle-time", "", "exit after this `DURATION` without connections (e.g. 30s)")
+	name := fs.String("name", "proxy", "service `NAME` in logs")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: acceptd proxy [-c N] [-exit-idle-time DUR] [-listen ADDR]... TARGET")
+		return 2
+	}
+	if *exitIdle != "" {
+		// socket-proxyd takes systemd time spans; a bare number there
+		// means seconds, so accept that too.
+		if _, err := strconv.ParseFloat(*exitIdle, 64); err == nil {
+			*exitIdle += "s"
+		}
+		if d, err := time.ParseDuration(*exitIdle); err != nil || d < 0 {
+			fmt.Fprintf(stderr, "acceptd proxy: bad -exit-idle-time %q\n", *exitIdle)
+			return 2
+		}
+	}
+	env := readStartEnv()
+	if env.err != nil {
+		fmt.Fprintf(stderr, "acceptd: socket activation: %v\n", env.err)
+		return 1
+	}
+	if len(listen) == 0 {
+		for _, sock := range env.sockets.All() {
+			listen = append(listen, "fd:"+strconv.Itoa(sock.FD))
+		}
+		if len(listen) == 0 {
+			fmt.Fprintln(stderr, "acceptd proxy: no -listen address and no socket passed by systemd (LISTEN_FDS)")
+			return 1
+		}
+	}
+	src := "log {\n  level = \"info\"\n}\n"
+	if *exitIdle != "" {
+		src += "exit_idle_time = " + hclString(*exitIdle) + "\n"
+	}
+	src += fmt.Sprintf(`
+service %s {
+  listen          = %s
+  max_connections = %d
+  proxy {
+    backend = %s
+  }
+}
+`, hclString(*name), hclList(listen), *maxConns, hclString(fs.Arg(0)))
+	cfg, diags := config.Parse("acceptd proxy", []byte(src), config.OSLookup())
+	if printDiags(stderr, diags) {
+		return 1
+	}
+	return serveConfig(cfg, daemonOptions{}, env, stderr)
+}

@@ -1,0 +1,402 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/acceptd/acceptd/config"
+	"github.com/acceptd/acceptd/spawn"
+)
+
+func TestMain(m *testing.M) {
+	spawn.MaybeRunHelper()
+	goleak.VerifyTestMain(m)
+}
+
+// shortDir returns a directory whose paths fit in sun_path.
+func shortDir(t *testing.T) string {
+	t.Helper()
+	d := t.TempDir()
+	if len(d) > 80 {
+		var err error
+		d, err = os.MkdirTemp("", "acd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(d) })
+	}
+	return d
+}
+
+func parse(t *testing.T, src string) *config.Config {
+	t.Helper()
+	cfg, diags := config.Parse("test.hcl", []byte(src), nil)
+	if diags.HasErrors() {
+		t.Fatalf("config: %v", diags)
+	}
+	return cfg
+}
+
+// start runs a server for cfg and returns it with a stop function that
+// waits for Run to return.
+func start(t *testing.T, cfg *config.Config) (*Server, func()) {
+	t.Helper()
+	srv, err := New(cfg, Options{Log: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run = %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return srv, stop
+}
+
+func addrOf(t *testing.T, srv *Server, service string) string {
+	t.Helper()
+	for _, s := range srv.Status().Services {
+		if s.Name == service {
+			return s.Listen[0]
+		}
+	}
+	t.Fatalf("no service %q", service)
+	return ""
+}
+
+func TestBuiltinEchoAndCounters(t *testing.T) {
+	dir := shortDir(t)
+	sock := filepath.Join(dir, "echo.sock")
+	srv, stop := start(t, parse(t, `
+service "echo" {
+  listen = ["127.0.0.1:0", "`+sock+`"]
+  builtin = "echo"
+}`))
+	for _, a := range []struct{ network, addr string }{{"tcp", addrOf(t, srv, "echo")}, {"unix", sock}} {
+		c, err := net.Dial(a.network, a.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("ping"))
+		c.(interface{ CloseWrite() error }).CloseWrite()
+		got, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || string(got) != "ping" {
+			t.Fatalf("%s echo = %q, %v; want ping", a.network, got, err)
+		}
+	}
+	waitFor(t, func() bool { return srv.Status().Services[0].Connected == 0 })
+	st := srv.Status().Services[0]
+	if st.Accepted != 2 || st.Refused != 0 {
+		t.Errorf("accepted, refused = %d, %d; want 2, 0", st.Accepted, st.Refused)
+	}
+	stop()
+	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
+		t.Errorf("socket file left behind: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestLimitRefuseAndDeny(t *testing.T) {
+	srv, _ := start(t, parse(t, `
+service "hold" {
+  listen = ["127.0.0.1:0"]
+  max_connections = 3
+  builtin = "discard"
+}
+service "denied" {
+  listen = ["127.0.0.1:0"]
+  deny = ["127.0.0.0/8"]
+  builtin = "echo"
+}`))
+	addr := addrOf(t, srv, "hold")
+	var held []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	waitFor(t, func() bool { return srv.Status().Services[0].Connected == 3 })
+	for i := 0; i < 5; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Error("over-limit connection was served")
+		}
+		c.Close()
+	}
+	d, err := net.Dial("tcp", addrOf(t, srv, "denied"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := d.Read(make([]byte, 1)); err == nil {
+		t.Error("denied connection was served")
+	}
+	d.Close()
+	for _, c := range held {
+		c.Close()
+	}
+	waitFor(t, func() bool { return srv.Status().Services[0].Connected == 0 })
+	st := srv.Status()
+	if got := st.Services[0]; got.Accepted != 3 || got.Refused != 5 || got.RefusedReasons["limit"] != 5 {
+		t.Errorf("hold: accepted %d refused %d reasons %v; want 3, 5, limit:5", got.Accepted, got.Refused, got.RefusedReasons)
+	}
+	if got := st.Services[1]; got.Accepted != 0 || got.Refused != 1 || got.RefusedReasons["deny"] != 1 {
+		t.Errorf("denied: accepted %d refused %d reasons %v; want 0, 1, deny:1", got.Accepted, got.Refused, got.RefusedReasons)
+	}
+}
+
+func TestOverflowWait(t *testing.T) {
+	srv, _ := start(t, parse(t, `
+service "echo" {
+  listen = ["127.0.0.1:0"]
+  max_connections = 1
+  overflow = "wait"
+  builtin = "echo"
+}`))
+	addr := addrOf(t, srv, "echo")
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return srv.Status().Services[0].Connected == 1 })
+	second, err := net.Dial("tcp", addr) // completes in the backlog
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	second.Write([]byte("x"))
+	second.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := second.Read(make([]byte, 1)); err == nil {
+		t.Fatal("second client served while the first holds the only slot")
+	}
+	first.Close()
+	second.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1)
+	if _, err := io.ReadFull(second, buf); err != nil || buf[0] != 'x' {
+		t.Fatalf("second client after the first left: %q, %v", buf, err)
+	}
+	if r := srv.Status().Services[0].Refused; r != 0 {
+		t.Errorf("refused = %d; want 0", r)
+	}
+}
+
+func TestBindFailureBindsNothing(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := shortDir(t)
+	sock := filepath.Join(dir, "first.sock")
+	cfg := parse(t, `
+service "a" {
+  listen = ["`+sock+`"]
+  builtin = "echo"
+}
+service "b" {
+  listen = ["`+busy.Addr().String()+`"]
+  builtin = "echo"
+}`)
+	_, err = New(cfg, Options{Log: zaptest.NewLogger(t)})
+	if err == nil {
+		t.Fatal("New succeeded on a busy port")
+	}
+	want := `test.hcl:7,13: bind service "b": `
+	if got := err.Error(); len(got) < len(want) || got[:len(want)] != want {
+		t.Errorf("error = %q; want it to start with %q", got, want)
+	}
+	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
+		t.Errorf("first service's socket still there after a failed start: %v", err)
+	}
+}
+
+func TestUnixPathSafety(t *testing.T) {
+	dir := shortDir(t)
+	regular := filepath.Join(dir, "file")
+	os.WriteFile(regular, []byte("keep"), 0o644)
+	live := filepath.Join(dir, "live.sock")
+	ln, err := net.Listen("unix", live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stale := filepath.Join(dir, "stale.sock")
+	sl, _ := net.Listen("unix", stale)
+	sl.(*net.UnixListener).SetUnlinkOnClose(false)
+	sl.Close()
+
+	for _, p := range []string{regular, live} {
+		_, err := New(parse(t, `service "x" {
+  listen = ["`+p+`"]
+  builtin = "echo"
+}`), Options{})
+		if err == nil {
+			t.Errorf("New with %s succeeded", p)
+		}
+	}
+	if b, _ := os.ReadFile(regular); string(b) != "keep" {
+		t.Error("regular file was touched")
+	}
+	srv, stop := start(t, parse(t, `service "x" {
+  listen = ["`+stale+`"]
+  builtin = "echo"
+}`))
+	_ = srv
+	c, err := net.Dial("unix", stale)
+	if err != nil {
+		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	c.Close()
+	stop()
+}
+
+func TestReloadKeepsSockets(t *testing.T) {
+	dir := shortDir(t)
+	a := filepath.Join(dir, "a.sock")
+	b := filepath.Join(dir, "b.sock")
+	srv, _ := start(t, parse(t, `
+service "a" {
+  listen = ["`+a+`"]
+  builtin = "echo"
+}
+service "b" {
+  listen = ["`+b+`"]
+  builtin = "echo"
+}`))
+	held, err := net.Dial("unix", a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	waitFor(t, func() bool { return srv.Status().Services[0].Connected == 1 })
+	res, err := srv.Apply(parse(t, `
+service "a" {
+  listen = ["`+a+`"]
+  builtin = "echo"
+}
+service "c" {
+  listen = ["`+b+`"]
+  builtin = "discard"
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Unchanged) != 1 || len(res.Added) != 1 || len(res.Removed) != 1 {
+		t.Errorf("reload result = %+v", res)
+	}
+	// The connection accepted before the reload is still served.
+	held.Write([]byte("still"))
+	held.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(held, buf); err != nil || string(buf) != "still" {
+		t.Fatalf("held connection after reload: %q, %v", buf, err)
+	}
+	// b.sock now feeds the discard service c.
+	c, err := net.Dial("unix", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("gone"))
+	c.(*net.UnixConn).CloseWrite()
+	got, _ := io.ReadAll(c)
+	c.Close()
+	if len(got) != 0 {
+		t.Errorf("b.sock answered %q after becoming discard", got)
+	}
+	// A reload that cannot bind changes nothing.
+	busy, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer busy.Close()
+	_, err = srv.Apply(parse(t, `
+service "a" {
+  listen = ["`+busy.Addr().String()+`"]
+  builtin = "echo"
+}`))
+	if err == nil {
+		t.Fatal("reload onto a busy port succeeded")
+	}
+	if st := srv.Status(); len(st.Services) != 2 || st.Services[1].Name != "c" {
+		t.Errorf("services after failed reload = %+v", st.Services)
+	}
+}
+
+func TestACLAndSources(t *testing.T) {
+	mk := func(s ...string) []netip.Prefix {
+		var out []netip.Prefix
+		for _, x := range s {
+			p, err := config.ParsePrefix(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, p)
+		}
+		return out
+	}
+	a := acl{allow: mk("127.0.0.0/8", "::1"), deny: mk("127.0.0.2")}
+	for _, tc := range []struct {
+		addr string
+		want bool
+	}{{"127.0.0.1", true}, {"127.0.0.2", false}, {"::1", true}, {"::ffff:127.0.0.1", true}, {"10.0.0.1", false}} {
+		if got := a.allows(netip.MustParseAddr(tc.addr)); got != tc.want {
+			t.Errorf("allows(%s) = %v; want %v", tc.addr, got, tc.want)
+		}
+	}
+	s := newSlots()
+	s.configure(&config.Service{MaxConnections: 10, MaxConnectionsPerSource: 2, SourcePrefixV4: 24, SourcePrefixV6: 64})
+	var got []refusal
+	for _, ip := range []string{"192.0.2.1", "192.0.2.200", "192.0.2.3", "2001:db8::1", "2001:db8::2", "2001:db8::3", "2001:db8:1::1"} {
+		_, why := s.acquire(netip.MustParseAddr(ip))
+		got = append(got, why)
+	}
+	want := []refusal{"", "", refusedPerSource, "", "", refusedPerSource, ""}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("acquire #%d = %q; want %q", i, got[i], want[i])
+		}
+	}
+}
+
+func TestInstanceName(t *testing.T) {
+	p := spawn.Conn{Proto: "TCP"}
+	if got, want := instanceName("hello", 8, &p, "127.0.0.1:31337", "127.0.0.1:50312"), "hello@8-127.0.0.1:31337-127.0.0.1:50312"; got != want {
+		t.Errorf("instanceName = %q; want %q", got, want)
+	}
+	u := spawn.Conn{Proto: "UNIX", PeerPID: 4711, PeerUID: 1000}
+	if got, want := instanceName("hello", 0, &u, "", ""), "hello@0-4711-1000"; got != want {
+		t.Errorf("instanceName = %q; want %q", got, want)
+	}
+}
