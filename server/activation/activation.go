@@ -176,6 +176,10 @@ func fromEnv(getenv func(string) string, unsetenv func(string) error, pid, start
 		fd := start + i
 		sock, err := inspect(fd)
 		if err != nil {
+			// Passed to us but refused: still no child may get it.
+			if cerr := setCloexec(fd); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
 			problems = append(problems, err)
 			continue
 		}

@@ -24,17 +24,15 @@ func inspect(fd int) (*Socket, error) {
 		}
 		return nil, fmt.Errorf("fd %d: %w", fd, err)
 	}
-	// Before anything else, so that nothing passed to us reaches a child
-	// even when we refuse it below.
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
-		return nil, fmt.Errorf("fd %d: set close-on-exec: %w", fd, err)
-	}
 	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
 	if errors.Is(err, unix.ENOTSOCK) {
 		return nil, fmt.Errorf("fd %d: not a socket%s", fd, describe(fd))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fd %d: read socket type: %w", fd, err)
+	}
+	if err := setCloexec(fd); err != nil {
+		return nil, err
 	}
 	domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
 	if err != nil {
@@ -172,3 +170,12 @@ func openFileLimit() (uint64, bool) {
 }
 
 func closeFD(fd int) error { return unix.Close(fd) }
+
+// setCloexec keeps fd from reaching a child. An fd that is not open is
+// left alone.
+func setCloexec(fd int) error {
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil && !errors.Is(err, unix.EBADF) {
+		return fmt.Errorf("fd %d: set close-on-exec: %w", fd, err)
+	}
+	return nil
+}

@@ -19,3 +19,5 @@ func openFDs() map[int]bool { return nil }
 func openFileLimit() (uint64, bool) { return 0, false }
 
 func closeFD(int) error { return nil }
+
+func setCloexec(int) error { return nil }
