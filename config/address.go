@@ -89,7 +89,8 @@ func (a Address) ListenAddr() string {
 }
 
 // Key identifies a socket for duplicate detection and for matching
-// inherited sockets: two addresses with the same key are the same socket.
+// inherited sockets: two addresses with the same key are the same socket,
+// except with port 0, where the kernel picks a different port each time.
 func (a Address) Key() string {
 	switch a.Kind {
 	case KindTCP, KindUDP:
@@ -187,9 +188,12 @@ func parseHostPort(a Address, kind Kind, network, hp string) (Address, error) {
 	if !isDigits(portStr) {
 		return a, fmt.Errorf("port %q is not a number", portStr)
 	}
+	// Port 0 lets the kernel choose, for listeners whose address is read
+	// back from the status (tests, mostly); Validate-time checks refuse it
+	// where it cannot work, as for a backend.
 	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 1 || port > 65535 {
-		return a, fmt.Errorf("port %s out of range 1-65535", portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return a, fmt.Errorf("port %s out of range 0-65535", portStr)
 	}
 	a.Port = port
 	if host != "" {

@@ -41,6 +41,8 @@ func TestParseAddress(t *testing.T) {
 		{in: "handoff:/run/c/accept.sock", kind: KindHandoff, network: "unix", path: "/run/c/accept.sock", str: "handoff:/run/c/accept.sock", listenAddr: "/run/c/accept.sock", key: "unix /run/c/accept.sock"},
 		{in: "handoff:@acc", kind: KindHandoff, network: "unix", path: "@acc", str: "handoff:@acc", listenAddr: "@acc", key: "unix @acc"},
 		{in: "systemd:web", kind: KindSystemd, name: "web", str: "systemd:web", key: "systemd:web"},
+		{in: "0", kind: KindTCP, network: "tcp", port: 0, str: "[::]:0", listenAddr: ":0", key: "tcp [::]:0"},
+		{in: "127.0.0.1:0", kind: KindTCP, network: "tcp", host: "127.0.0.1", str: "127.0.0.1:0", listenAddr: "127.0.0.1:0", key: "tcp 127.0.0.1:0"},
 		{in: "fd:3", kind: KindFD, fd: 3, str: "fd:3", key: "fd:3"},
 		{in: "fd:42", kind: KindFD, fd: 42, str: "fd:42", key: "fd:42"},
 	}
@@ -75,10 +77,9 @@ func TestParseAddressErrors(t *testing.T) {
 		{"", "empty address"},
 		{" 80", "leading or trailing space"},
 		{"80 ", "leading or trailing space"},
-		{"0", "port 0 out of range 1-65535"},
-		{"65536", "port 65536 out of range 1-65535"},
+		{"65536", "port 65536 out of range 0-65535"},
 		{"99999999999999999999", "out of range"},
-		{":0", "out of range"},
+		{":-0", "is not a number"},
 		{"127.0.0.1:", "missing port"},
 		{"127.0.0.1:http", `port "http" is not a number`},
 		{"127.0.0.1:-1", `port "-1" is not a number`},
@@ -183,7 +184,7 @@ func FuzzParseAddress(f *testing.F) {
 		}
 		switch a.Kind {
 		case KindTCP, KindUDP:
-			if a.Port < 1 || a.Port > 65535 {
+			if a.Port < 0 || a.Port > 65535 {
 				t.Fatalf("ParseAddress(%q): port %d accepted", s, a.Port)
 			}
 			again, err := ParseAddress(string(a.Kind) + "://" + a.String())

@@ -22,6 +22,9 @@ func (d *decoder) proxy(fp *fileProxy, s *Service) (*Proxy, hcl.Diagnostics) {
 	case a.Kind != KindTCP && a.Kind != KindUnix:
 		add(hcl.Diagnostics{diagf(fp.BackendRange, "Invalid backend address",
 			"backend = %q must be a TCP or UNIX stream address.", fp.Backend)})
+	case a.Kind == KindTCP && a.Port == 0:
+		add(hcl.Diagnostics{diagf(fp.BackendRange, "Invalid backend address",
+			"backend = %q: port 0 cannot be connected to.", fp.Backend)})
 	case a.Kind == KindTCP && a.Host == "":
 		// Dialing ":8000" reaches some local address; say which.
 		add(hcl.Diagnostics{diagf(fp.BackendRange, "Invalid backend address",

@@ -38,6 +38,9 @@ func validate(cfg *Config) hcl.Diagnostics {
 	}
 	for _, s := range cfg.Services {
 		for _, l := range s.Listen {
+			if (l.Kind == KindTCP || l.Kind == KindUDP) && l.Port == 0 {
+				continue // a fresh port each time
+			}
 			key := l.Key()
 			if first, dup := claims[key]; dup {
 				where := first.service
