@@ -76,13 +76,19 @@ const genericBufSize = 32 << 10
 // failed write ends that direction; the other one drains what the failed
 // peer sent before it went away.
 //
-// Relay closes both conns before it returns. It returns promptly when ctx
-// is done or the idle timeout fires, closing both conns.
+// Relay clears deadlines set on the conns and closes both conns before it
+// returns. It returns promptly when ctx is done or the idle timeout fires,
+// closing both conns (a plain close, not a reset).
 //
 // *net.TCPConn and *net.UnixConn (any mix) are relayed with splice(2)
 // through pooled pipes; other net.Conn types with a generic copy.
 func (r *Relayer) Relay(ctx context.Context, client, backend net.Conn, opt Options) Result {
 	s := &session{client: client, backend: backend, start: time.Now()}
+	// Deadlines the caller used before the relay (say, to read a PROXY
+	// header) would otherwise end it as an error; ctx and IdleTimeout are
+	// the relay's limits.
+	_ = client.SetDeadline(time.Time{})
+	_ = backend.SetDeadline(time.Time{})
 	if err := ctx.Err(); err != nil {
 		s.closeBoth()
 		return Result{Err: err}

@@ -597,3 +597,26 @@ func TestManyConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestOldDeadlineCleared(t *testing.T) {
+	r := newRelayer(t)
+	cl, rc := connPair(t, "tcp")
+	rb, be := connPair(t, "tcp")
+	defer cl.Close()
+	defer be.Close()
+	// The server may have used a deadline before handing the conn over.
+	_ = rc.SetReadDeadline(time.Now().Add(time.Millisecond))
+	done := make(chan Result, 1)
+	go func() { done <- r.Relay(context.Background(), rc, rb, Options{}) }()
+	time.Sleep(50 * time.Millisecond)
+	if err := send(cl, []byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(be); err != nil || string(got) != "late" {
+		t.Fatalf("backend got %q, %v", got, err)
+	}
+	be.(*net.TCPConn).CloseWrite()
+	if res := <-done; res.Err != nil || res.In != 4 {
+		t.Errorf("result %+v", res)
+	}
+}
