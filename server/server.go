@@ -131,8 +131,8 @@ func (s *Server) apply(cfg *config.Config) (ReloadResult, error) {
 		}
 	}
 	for _, sc := range cfg.Services {
-		for _, la := range sc.Listen {
-			key := la.Key()
+		for i, la := range sc.Listen {
+			key := listenKey(sc, i)
 			want[key] = sc
 			if _, ok := s.listeners[key]; ok {
 				continue
@@ -145,6 +145,7 @@ func (s *Server) apply(cfg *config.Config) (ReloadResult, error) {
 				closeOpened()
 				return res, fmt.Errorf("%sbind service %q: %w", where(la.Range), sc.Name, err)
 			}
+			l.key = key
 			l.done = make(chan struct{})
 			opened[key] = l
 		}
@@ -213,8 +214,8 @@ func (s *Server) apply(cfg *config.Config) (ReloadResult, error) {
 	}
 	for _, sc := range cfg.Services {
 		svc := byName[sc.Name]
-		for _, la := range sc.Listen {
-			l := s.listeners[la.Key()]
+		for i := range sc.Listen {
+			l := s.listeners[listenKey(sc, i)]
 			l.svc.Store(svc)
 			svc.listeners = append(svc.listeners, l)
 		}
@@ -237,6 +238,17 @@ func (s *Server) apply(cfg *config.Config) (ReloadResult, error) {
 	_ = oldCfg
 	sort.Strings(res.Removed)
 	return res, nil
+}
+
+// listenKey identifies the socket of a service's i-th listen address
+// across reloads. Port 0 asks the kernel for a fresh port each time, so
+// such addresses are told apart by service and position.
+func listenKey(sc *config.Service, i int) string {
+	la := sc.Listen[i]
+	if (la.Kind == config.KindTCP || la.Kind == config.KindUDP) && la.Port == 0 {
+		return fmt.Sprintf("%s %s#%d", la.Key(), sc.Name, i)
+	}
+	return la.Key()
 }
 
 // sameService reports whether two declarations of a service are equal but
