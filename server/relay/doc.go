@@ -39,4 +39,26 @@
 //   - ctx done or Options.IdleTimeout: both conns are closed at once.
 //
 // Both conns are always closed when Relay returns.
+//
+// # Cost, measured
+//
+// go test -run XXX -bench IdleConnections -benchtime=1x ./server/relay
+// holds 1,000 idle relayed connections (each moved a byte both ways):
+// about 1.7 KiB heap and 4.2 KiB goroutine stack per connection (two
+// goroutines parked at the 2 KiB minimum stack, the caller's included),
+// 0 pipes held (the pool keeps a few for the next busy direction). The
+// naive relay in the same run: 7.6 KiB of Go memory, 4 pipe fds and about
+// 36 KiB of kernel slab (1 MiB pipes' buffer arrays) per connection.
+//
+// One goroutine per connection would save one 2 KiB stack, but a
+// goroutine can park on only one fd in the netpoller: waiting on both
+// sockets needs an epoll fd per relay (an fd and about 1 KiB of kernel
+// memory, registered in the netpoller) or a shared dispatcher goroutine
+// that adds a hand-off to every wake-up. Neither pays for itself, so
+// each direction has its own goroutine (which also lets the two directions
+// of a busy connection run on two CPUs).
+//
+// BenchmarkRelayThroughput compares the relay with the naive relay,
+// systemd-socket-proxyd (when installed) and a direct connection, 1 and 8
+// upload streams, TCP->TCP and TCP->UNIX.
 package relay
