@@ -626,3 +626,56 @@ func TestShutdownDuringReload(t *testing.T) {
 	}
 	<-reloaded // either the cancelled result or a closed connection
 }
+
+// TestConcurrentClients has several clients ask at once, bounded in
+// count: every answer is whole.
+func TestConcurrentClients(t *testing.T) {
+	path := serve(t, &fakeBackend{st: sampleStatus()}, 0)
+	ctx := ctxT(t)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			c := Dial(path)
+			defer c.Close()
+			for range 25 {
+				st, err := c.Status(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(st.Services) != len(sampleStatus().Services) {
+					t.Errorf("got %d services", len(st.Services))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkStatus is one `acceptd status` round trip over the socket,
+// on a kept-alive connection.
+func BenchmarkStatus(b *testing.B) {
+	dir, err := os.MkdirTemp("", "acd")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	s, err := Listen(filepath.Join(dir, "c.sock"), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, &fakeBackend{st: sampleStatus()}, nil) }()
+	c := Dial(s.Path())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Status(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.Close()
+	cancel()
+	<-done
+}
