@@ -77,6 +77,7 @@ const (
 	refusedConnect   refusal = "connect"
 	refusedShutdown  refusal = "shutdown"
 	refusedProxyHdr  refusal = "proxy_header"
+	refusedHandoff   refusal = "handoff"
 )
 
 // acquire takes a slot for a client at addr, or says why not.

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/acceptd/acceptd/config"
+	"github.com/acceptd/acceptd/server/handoff"
 )
 
 // listener is one listening socket owned by the server. It outlives a
@@ -52,8 +53,10 @@ func listenSocket(ctx context.Context, a config.Address, opt config.Socket) (*li
 	switch a.Kind {
 	case config.KindTCP:
 		return listenTCP(ctx, a, opt)
-	case config.KindUnix, config.KindHandoff:
+	case config.KindUnix:
 		return listenUnix(ctx, a, opt)
+	case config.KindHandoff:
+		return listenHandoff(a, opt)
 	}
 	return nil, fmt.Errorf("listen %s: %s addresses are not supported here", a.Raw, a.Kind)
 }
@@ -226,4 +229,29 @@ func (l *listener) close() {
 	if err := unix.Lstat(l.unixFile, &st); err == nil && st.Dev == l.dev && st.Ino == l.ino {
 		os.Remove(l.unixFile)
 	}
+}
+
+// listenHandoff binds a receiver of handed-over connections. Its socket
+// file is the handoff package's to remove; the mode defaults to 0600 since
+// whoever may send to it may inject connections.
+func listenHandoff(a config.Address, opt config.Socket) (*listener, error) {
+	hl, err := handoff.Listen(a.Path)
+	if err != nil {
+		return nil, err
+	}
+	if !a.Abstract() {
+		if opt.Mode != 0 {
+			if err := os.Chmod(a.Path, opt.Mode); err != nil {
+				hl.Close()
+				return nil, fmt.Errorf("set mode %04o: %w", opt.Mode, err)
+			}
+		}
+		if opt.Owner >= 0 || opt.Group >= 0 {
+			if err := os.Lchown(a.Path, opt.Owner, opt.Group); err != nil {
+				hl.Close()
+				return nil, fmt.Errorf("set owner/group: %w", err)
+			}
+		}
+	}
+	return &listener{key: a.Key(), addr: a, ln: hl, bound: "handoff:" + a.Path}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/acceptd/acceptd/config"
+	"github.com/acceptd/acceptd/server/handoff"
 	"github.com/acceptd/acceptd/server/relay"
 )
 
@@ -50,6 +51,8 @@ type Server struct {
 	devNull *os.File
 	// relayer owns the splice pipe pool of every proxy service.
 	relayer *relay.Relayer
+	// sender is the socket every handoff service sends from.
+	sender *handoff.Sender
 
 	// reloadMu serialises Apply: two reloads never interleave.
 	reloadMu sync.Mutex
@@ -87,7 +90,13 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", os.DevNull, err)
 	}
+	sender, err := handoff.NewSender()
+	if err != nil {
+		devNull.Close()
+		return nil, err
+	}
 	s := &Server{
+		sender:    sender,
 		log:       opts.Log,
 		opts:      opts,
 		devNull:   devNull,
@@ -101,6 +110,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if _, err := s.apply(cfg); err != nil {
 		devNull.Close()
 		s.relayer.Close()
+		s.sender.Close()
 		return nil, err
 	}
 	return s, nil
@@ -294,7 +304,7 @@ func (s *Server) newSettings(sc *config.Service) (*settings, error) {
 	case config.ModeProxy:
 		st.handler = newProxyHandler(sc, s.relayer, int(s.devNull.Fd()), log)
 	case config.ModeHandoff:
-		return nil, errors.New("handoff mode is not supported by this build")
+		st.handler = &handoffHandler{h: sc.Handoff, sender: s.sender}
 	default:
 		panic(fmt.Sprintf("unhandled mode %q", sc.Mode))
 	}
@@ -436,6 +446,7 @@ func (s *Server) shutdown(stopHandlers context.CancelFunc) {
 		}
 	}
 	s.relayer.Close()
+	s.sender.Close()
 	// 5. Remove the socket files acceptd created.
 	for _, l := range listeners {
 		l.close()

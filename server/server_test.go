@@ -402,3 +402,57 @@ func TestInstanceName(t *testing.T) {
 		t.Errorf("instanceName = %q; want %q", got, want)
 	}
 }
+
+func TestHandoff(t *testing.T) {
+	dir := shortDir(t)
+	one := filepath.Join(dir, "one.sock")
+	def := filepath.Join(dir, "default.sock")
+	srv, stop := start(t, parse(t, `
+service "front" {
+  listen = ["127.0.0.1:0", "127.0.0.2:0"]
+  handoff {
+    socket = "`+def+`"
+    route {
+      local  = "127.0.0.1/32"
+      socket = "`+one+`"
+    }
+  }
+}
+service "one" {
+  listen = ["handoff:`+one+`"]
+  builtin = "echo"
+}
+service "default" {
+  listen = ["handoff:`+def+`"]
+  builtin = "daytime"
+}`))
+	st := srv.Status().Services[0]
+	got := func(addr string) string {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("hi"))
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	if g := got(st.Listen[0]); g != "hi" {
+		t.Errorf("via route: %q; want the echo service's hi", g)
+	}
+	if g := got(st.Listen[1]); len(g) < 10 || g[len(g)-2:] != "\r\n" {
+		t.Errorf("via default: %q; want a daytime line", g)
+	}
+	waitFor(t, func() bool {
+		s := srv.Status().Services
+		return s[1].Accepted == 1 && s[2].Accepted == 1 && s[1].Connected == 0 && s[2].Connected == 0
+	})
+	stop()
+	for _, p := range []string{one, def} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left behind", p)
+		}
+	}
+}
