@@ -20,15 +20,18 @@ type Process struct {
 	path        string
 	started     time.Time
 	stopTimeout time.Duration
-	// pidfd is the child's pidfd in the netpoller; nil on kernels without
-	// CLONE_PIDFD (before 5.2), where Wait blocks a thread in waitid.
-	pidfd *os.File
+	// pidfd is the child's pidfd, -1 on kernels without CLONE_PIDFD
+	// (before 5.2), where Wait blocks a thread in waitid instead.
+	pidfd int
 
 	mu       sync.Mutex
-	reaped   bool        // the pid (and so the pgid) may be reused: signal nothing
-	stopping bool        // Stop was called
-	killAt   time.Time   // when Stop's SIGKILL is due
-	timer    *time.Timer // the escalation on kernels without pidfd
+	reaped   bool // the pid (and so the pgid) may be reused: signal nothing
+	stopping bool // Stop was called
+	// pidfile is pidfd registered with the netpoller, made only when
+	// somebody has to wait for a child that is still running: a child that
+	// is gone by the time Wait looks costs no registration.
+	pidfile *os.File
+	timer   *time.Timer // the escalation when there is no pidfile
 
 	waitOnce sync.Once
 	done     chan struct{}
@@ -99,22 +102,27 @@ func forkExec(spec *Spec, path string, args []string, attr *syscall.ProcAttr) (*
 		path:        spec.Path,
 		started:     time.Now(),
 		stopTimeout: spec.StopTimeout,
+		pidfd:       *pidfd,
 		done:        make(chan struct{}),
 	}
 	if p.stopTimeout <= 0 {
 		p.stopTimeout = DefaultStopTimeout
 	}
-	if *pidfd >= 0 {
+	return p, nil
+}
+
+// pollableLocked returns the pidfd as a file in the netpoller, making it on
+// first use, or nil when there is no pidfd.
+func (p *Process) pollableLocked() *os.File {
+	if p.pidfile == nil && p.pidfd >= 0 {
 		// A non-blocking descriptor makes os.NewFile register it with the
-		// netpoller: Wait then parks a goroutine, not an OS thread.
-		// F_SETFL replaces the status flags, and a pidfd has no other.
-		if _, err := unix.FcntlInt(uintptr(*pidfd), unix.F_SETFL, unix.O_NONBLOCK); err == nil {
-			p.pidfd = os.NewFile(uintptr(*pidfd), "pidfd")
-		} else {
-			syscall.Close(*pidfd)
+		// netpoller, so Wait parks a goroutine, not an OS thread. F_SETFL
+		// replaces the status flags, and a pidfd has no other.
+		if _, err := unix.FcntlInt(uintptr(p.pidfd), unix.F_SETFL, unix.O_NONBLOCK); err == nil {
+			p.pidfile = os.NewFile(uintptr(p.pidfd), "pidfd")
 		}
 	}
-	return p, nil
+	return p.pidfile
 }
 
 // Pid returns the child's process id, which is also its process group id.
@@ -161,10 +169,9 @@ func (p *Process) Stop() {
 	p.stopping = true
 	_ = p.signalLocked(syscall.SIGTERM) // an error means the group is gone already
 	_ = p.signalLocked(syscall.SIGCONT)
-	p.killAt = time.Now().Add(p.stopTimeout)
-	if p.pidfd != nil {
-		// Wakes the Wait parked on the pidfd at killAt.
-		_ = p.pidfd.SetReadDeadline(p.killAt)
+	if f := p.pollableLocked(); f != nil {
+		// Wakes the Wait parked on the pidfd when SIGKILL is due.
+		_ = f.SetReadDeadline(time.Now().Add(p.stopTimeout))
 		return
 	}
 	p.timer = time.AfterFunc(p.stopTimeout, func() { _ = p.Signal(syscall.SIGKILL) })
@@ -188,10 +195,15 @@ func (p *Process) Wait() (Result, error) {
 func (p *Process) wait() {
 	defer close(p.done)
 	var err error
-	if p.pidfd != nil {
-		err = p.waitPidfd()
-	} else {
-		err = p.waitBlocking()
+	if !p.exited() {
+		p.mu.Lock()
+		f := p.pollableLocked()
+		p.mu.Unlock()
+		if f != nil {
+			err = p.waitPoll(f)
+		} else {
+			err = p.waitBlocking()
+		}
 	}
 	end := time.Now()
 
@@ -208,10 +220,12 @@ func (p *Process) wait() {
 	if p.timer != nil {
 		p.timer.Stop()
 	}
-	p.mu.Unlock()
-	if p.pidfd != nil {
-		p.pidfd.Close()
+	if p.pidfile != nil {
+		p.pidfile.Close()
+	} else if p.pidfd >= 0 {
+		syscall.Close(p.pidfd)
 	}
+	p.mu.Unlock()
 	if err != nil {
 		p.err = fmt.Errorf("wait %s (pid %d): %w", p.path, p.pid, err)
 		return
@@ -219,28 +233,36 @@ func (p *Process) wait() {
 	p.result = resultOf(ws, &ru, end.Sub(p.started))
 }
 
-// waitPidfd parks on the pidfd until the child has exited, without reaping
-// it. A read deadline set by Stop wakes it to send SIGKILL.
-func (p *Process) waitPidfd() error {
-	rc, err := p.pidfd.SyscallConn()
+// exited reports whether the child has exited, without reaping it and
+// without waiting. Errors count as "exited": the wait4 that follows
+// reports them.
+func (p *Process) exited() bool {
+	var info unix.Siginfo
+	// WNOWAIT leaves the zombie in place for the group kill in wait.
+	var err error
+	if p.pidfd >= 0 {
+		err = unix.Waitid(unix.P_PIDFD, p.pidfd, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	} else {
+		err = unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	}
+	if err == unix.EAGAIN { // a non-blocking pidfd says "not yet" this way
+		return false
+	}
+	return err != nil || info.Signo != 0
+}
+
+// waitPoll parks on the pidfd f until the child has exited, without
+// reaping it. A read deadline set by Stop wakes it to send SIGKILL.
+func (p *Process) waitPoll(f *os.File) error {
+	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
 	}
-	var werr error
-	exited := func(fd uintptr) bool {
-		var info unix.Siginfo
-		// WNOWAIT leaves the zombie in place for the group kill in wait.
-		werr = unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
-		if errors.Is(werr, unix.EAGAIN) { // a non-blocking pidfd says "not yet" this way
-			werr = nil
-			return false
-		}
-		return werr != nil || info.Signo != 0
-	}
+	ready := func(uintptr) bool { return p.exited() }
 	for {
-		err := rc.Read(exited)
+		err := rc.Read(ready)
 		if err == nil {
-			return werr
+			return nil
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
@@ -248,11 +270,11 @@ func (p *Process) waitPidfd() error {
 		p.mu.Lock()
 		_ = p.signalLocked(syscall.SIGKILL)
 		p.mu.Unlock()
-		_ = p.pidfd.SetReadDeadline(time.Time{})
+		_ = f.SetReadDeadline(time.Time{})
 	}
 }
 
-// waitBlocking is waitPidfd for kernels without pidfds: it holds a thread
+// waitBlocking is waitPoll for kernels without pidfds: it holds a thread
 // in waitid until the child has exited, without reaping it.
 func (p *Process) waitBlocking() error {
 	for {

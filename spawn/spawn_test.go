@@ -266,11 +266,10 @@ func TestProcessGroup(t *testing.T) {
 			c := start(t, spec, -1)
 			out, _ := c.all(t)
 			pid := c.p.Pid()
-			sid := os.Getpid()
-			if s, _, _ := syscall.RawSyscall(syscall.SYS_GETSID, 0, 0, 0); !setsid {
+			sid := pid
+			if !setsid {
+				s, _, _ := syscall.RawSyscall(syscall.SYS_GETSID, 0, 0, 0) // the test's own session
 				sid = int(s)
-			} else {
-				sid = pid
 			}
 			want := "pid=" + strconv.Itoa(pid) + " pgid=" + strconv.Itoa(pid) + " sid=" + strconv.Itoa(sid)
 			if strings.TrimSpace(out) != want {
