@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -64,11 +65,14 @@ func credential(u *config.UserSpec, g *config.GroupSpec) *syscall.Credential {
 	return c
 }
 
-func (h *execHandler) spec(c *Conn, fd int, stderr int) *spawn.Spec {
-	env := make([]string, 0, 16+len(h.env))
-	env = spawn.ConnEnv(env, &c.Peer, h.service, c.Instance)
-	if len(h.env) > 0 {
-		env = spawn.MergeEnv(append(env, h.env...))
+// spec builds the child's Spec for socket fd. peer is nil for a wait-mode
+// owner of the listening socket, which has no single peer.
+func (h *execHandler) spec(peer *spawn.Conn, instance string, fd int, stderr int) *spawn.Spec {
+	env := make([]string, 0, 20+len(h.env))
+	if peer != nil {
+		env = spawn.ConnEnv(env, peer, h.service, instance)
+	} else {
+		env = append(env, "PATH="+spawn.DefaultPath, "ACCEPTD_SERVICE="+h.service, "ACCEPTD_INSTANCE="+instance)
 	}
 	umask := -1
 	if h.ex.Umask != nil {
@@ -77,7 +81,6 @@ func (h *execHandler) spec(c *Conn, fd int, stderr int) *spawn.Spec {
 	sp := &spawn.Spec{
 		Path:        h.ex.Command[0],
 		Args:        h.ex.Command,
-		Env:         env,
 		Dir:         h.ex.WorkingDirectory,
 		Files:       []int{fd, fd, stderr},
 		Credential:  h.cred,
@@ -85,65 +88,65 @@ func (h *execHandler) spec(c *Conn, fd int, stderr int) *spawn.Spec {
 		Umask:       umask,
 		StopTimeout: h.ex.StopTimeout,
 	}
+	if h.ex.Pass == config.PassListenFDs {
+		// As systemd passes sockets: fd 3, LISTEN_FDS=1, LISTEN_PID the
+		// child's own pid (set by the spawn helper after fork), and the
+		// name "connection" for an accepted one.
+		name := "connection"
+		if peer == nil {
+			name = h.service
+			sp.Files[0], sp.Files[1] = h.devNull, h.devNull
+		}
+		sp.Files = append(sp.Files, fd)
+		env = append(env, "LISTEN_FDS=1", "LISTEN_FDNAMES="+name)
+		sp.ListenPID = true
+	}
+	if len(h.env) > 0 {
+		env = spawn.MergeEnv(append(env, h.env...))
+	}
+	sp.Env = env
 	for _, l := range h.ex.Limits {
 		sp.Limits = append(sp.Limits, spawn.Rlimit{Resource: l.Resource, Cur: l.Cur, Max: l.Max})
 	}
 	return sp
 }
 
-// Handle starts the program on c and waits for it. The parent's copy of the
-// socket is closed as soon as the child has it: from then on the child
-// alone owns the connection, and its close is what the client sees.
-func (h *execHandler) Handle(ctx context.Context, c *Conn, in *instance) outcome {
-	rc, err := c.Conn.(interface {
-		SyscallConn() (syscall.RawConn, error)
-	}).SyscallConn()
-	if err != nil {
-		c.Close()
-		return outcome{refused: refusedSpawn, err: err}
+// start starts the program on socket fd (called inside RawConn.Control,
+// so fd stays valid). logR, when not nil, is the read end of the child's
+// stderr pipe, for finish.
+func (h *execHandler) start(peer *spawn.Conn, instance string, fd int) (proc *spawn.Process, logR *os.File, err error) {
+	// The child must see a blocking socket, as inetd programs expect;
+	// O_NONBLOCK lives in the shared file description.
+	if err := unix.SetNonblock(fd, false); err != nil {
+		return nil, nil, fmt.Errorf("set blocking: %w", err)
 	}
-	var logR *os.File
 	stderr := h.devNull
-	var proc *spawn.Process
-	var serr error
-	cerr := rc.Control(func(fd uintptr) {
-		// The child must see a blocking socket, as inetd programs
-		// expect; O_NONBLOCK lives in the shared file description, and
-		// acceptd closes its copy right after.
-		if err := unix.SetNonblock(int(fd), false); err != nil {
-			serr = fmt.Errorf("set blocking: %w", err)
-			return
+	switch h.ex.Stderr {
+	case config.StderrSocket:
+		stderr = fd
+	case config.StderrInherit:
+		stderr = 2
+	case config.StderrLog:
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, nil, fmt.Errorf("stderr pipe: %w", err)
 		}
-		switch h.ex.Stderr {
-		case config.StderrSocket:
-			stderr = int(fd)
-		case config.StderrInherit:
-			stderr = 2
-		case config.StderrLog:
-			r, w, err := os.Pipe()
-			if err != nil {
-				serr = fmt.Errorf("stderr pipe: %w", err)
-				return
-			}
-			logR = r
-			defer w.Close()
-			stderr = int(w.Fd())
-		}
-		proc, serr = spawn.Start(h.spec(c, int(fd), stderr))
-	})
-	c.Close()
-	if cerr != nil && serr == nil {
-		serr = cerr
+		defer w.Close()
+		logR = r
+		stderr = int(w.Fd())
 	}
-	if serr != nil {
+	proc, err = spawn.Start(h.spec(peer, instance, fd, stderr))
+	if err != nil {
 		if logR != nil {
 			logR.Close()
 		}
-		return outcome{refused: refusedSpawn, err: serr}
+		return nil, nil, err
 	}
-	if h.obs != nil {
-		h.obs.SpawnLatency(h.service, time.Since(c.Accepted))
-	}
+	return proc, logR, nil
+}
+
+// noteProc records a started process in the instance for the status.
+func (h *execHandler) noteProc(in *instance, proc *spawn.Process) {
 	in.pid.Store(int64(proc.Pid()))
 	if h.cred != nil {
 		in.uid.Store(int64(h.cred.Uid))
@@ -153,14 +156,51 @@ func (h *execHandler) Handle(ctx context.Context, c *Conn, in *instance) outcome
 		in.gid.Store(int64(os.Getegid()))
 	}
 	in.proc.Store(proc)
+}
 
+// Handle starts the program on c and waits for it. The parent's copy of the
+// socket is closed as soon as the child has it: from then on the child
+// alone owns the connection, and its close is what the client sees.
+func (h *execHandler) Handle(ctx context.Context, c *Conn, in *instance) outcome {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		c.Close()
+		return outcome{refused: refusedSpawn, err: errors.New("connection has no descriptor")}
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		c.Close()
+		return outcome{refused: refusedSpawn, err: err}
+	}
+	var proc *spawn.Process
+	var logR *os.File
+	var serr error
+	cerr := rc.Control(func(fd uintptr) {
+		proc, logR, serr = h.start(&c.Peer, c.Instance, int(fd))
+	})
+	c.Close()
+	if cerr != nil && serr == nil {
+		serr = cerr
+	}
+	if serr != nil {
+		return outcome{refused: refusedSpawn, err: serr}
+	}
+	if h.obs != nil {
+		h.obs.SpawnLatency(h.service, time.Since(c.Accepted))
+	}
+	h.noteProc(in, proc)
+	return h.finish(ctx, proc, logR, c.Instance)
+}
+
+// finish waits for proc, logging its stderr, and stops its process group
+// when ctx ends or runtime_max passes.
+func (h *execHandler) finish(ctx context.Context, proc *spawn.Process, logR *os.File, instance string) outcome {
 	logDone := make(chan struct{})
 	if logR != nil {
-		go h.copyStderr(logR, c.Instance, int(proc.Pid()), logDone)
+		go h.copyStderr(logR, instance, proc.Pid(), logDone)
 	} else {
 		close(logDone)
 	}
-
 	// Shutdown and runtime_max stop the process group; neither costs a
 	// goroutine while the instance runs normally.
 	stopOnCancel := context.AfterFunc(ctx, proc.Stop)

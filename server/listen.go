@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -23,7 +24,14 @@ import (
 type listener struct {
 	key  string
 	addr config.Address
-	ln   net.Listener
+	// ln is the socket of a stream listener, pc of a datagram one;
+	// exactly one is set.
+	ln net.Listener
+	pc net.PacketConn
+	// watch is a duplicate of a wait-mode socket, to wait for
+	// readability on; see watcher.
+	watchMu sync.Mutex
+	watch   *os.File
 	// bound is the address as the kernel reports it (the real port when 0
 	// was asked).
 	bound string
@@ -57,6 +65,8 @@ func listenSocket(ctx context.Context, a config.Address, opt config.Socket) (*li
 		return listenUnix(ctx, a, opt)
 	case config.KindHandoff:
 		return listenHandoff(a, opt)
+	case config.KindUDP:
+		return listenUDP(ctx, a, opt)
 	}
 	return nil, fmt.Errorf("listen %s: %s addresses are not supported here", a.Raw, a.Kind)
 }
@@ -79,6 +89,49 @@ func listenTCP(ctx context.Context, a config.Address, opt config.Socket) (*liste
 		return nil, err
 	}
 	return &listener{key: a.Key(), addr: a, ln: ln, bound: ln.Addr().String()}, nil
+}
+
+func listenUDP(ctx context.Context, a config.Address, opt config.Socket) (*listener, error) {
+	lc := net.ListenConfig{
+		Control: func(network, address string, c syscall.RawConn) error {
+			return setListenOptions(c, network, opt)
+		},
+	}
+	pc, err := lc.ListenPacket(ctx, a.Network, a.ListenAddr())
+	if err != nil {
+		return nil, err
+	}
+	return &listener{key: a.Key(), addr: a, pc: pc, bound: "udp://" + pc.LocalAddr().String()}, nil
+}
+
+// closeSocket closes the socket without touching its file.
+func (l *listener) closeSocket() {
+	l.watchMu.Lock()
+	if l.watch != nil {
+		l.watch.Close()
+	}
+	l.watchMu.Unlock()
+	if l.ln != nil {
+		l.ln.Close()
+	}
+	if l.pc != nil {
+		l.pc.Close()
+	}
+}
+
+// rawConn returns the listening socket's descriptor access.
+func (l *listener) rawConn() (syscall.RawConn, error) {
+	var sc syscall.Conn
+	var ok bool
+	if l.ln != nil {
+		sc, ok = l.ln.(syscall.Conn)
+	} else {
+		sc, ok = l.pc.(syscall.Conn)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s: socket has no descriptor", l.bound)
+	}
+	return sc.SyscallConn()
 }
 
 func setListenOptions(c syscall.RawConn, network string, opt config.Socket) error {
@@ -221,7 +274,7 @@ func clearStaleSocket(path string) error {
 // close closes the socket and removes the socket file acceptd created,
 // if it is still the same file.
 func (l *listener) close() {
-	l.ln.Close()
+	l.closeSocket()
 	if l.unixFile == "" || l.inherited {
 		return
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -295,9 +294,6 @@ func (s *Server) newSettings(sc *config.Service) (*settings, error) {
 	log := s.log.With(zap.String("service", sc.Name))
 	switch sc.Mode {
 	case config.ModeExec:
-		if !sc.Exec.Accept {
-			return nil, errors.New("exec with accept = false is not supported by this build")
-		}
 		st.handler = newExecHandler(sc, int(s.devNull.Fd()), log, s.opts.Observer)
 	case config.ModeBuiltin:
 		st.handler = &builtinHandler{kind: sc.Builtin, now: time.Now}
@@ -307,11 +303,6 @@ func (s *Server) newSettings(sc *config.Service) (*settings, error) {
 		st.handler = &handoffHandler{h: sc.Handoff, sender: s.sender}
 	default:
 		panic(fmt.Sprintf("unhandled mode %q", sc.Mode))
-	}
-	for _, la := range sc.Listen {
-		if la.Kind == config.KindUDP {
-			return nil, fmt.Errorf("%s: datagram sockets are not supported by this build", la.Raw)
-		}
 	}
 	return st, nil
 }
@@ -417,7 +408,7 @@ func (s *Server) shutdown(stopHandlers context.CancelFunc) {
 	// 1. Stop accepting: close the sockets (files stay until the end, so
 	// a client sees "refused", never a missing path mid-shutdown).
 	for _, l := range listeners {
-		l.ln.Close()
+		l.closeSocket()
 	}
 	// 2. Wait for every accept loop: no new connection can start after.
 	s.loops.Wait()

@@ -20,7 +20,27 @@ import (
 
 func TestMain(m *testing.M) {
 	spawn.MaybeRunHelper()
+	if os.Getenv("ACCEPTD_SERVER_TEST_PROG") == "owner" {
+		runOwner()
+		return
+	}
 	goleak.VerifyTestMain(m)
+}
+
+// runOwner plays a wait-mode program: it accepts one connection on the
+// listening socket it got as stdin, greets it and exits.
+func runOwner() {
+	ln, err := net.FileListener(os.Stdin)
+	if err != nil {
+		os.Exit(3)
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		os.Exit(4)
+	}
+	c.Write([]byte("owned\n"))
+	c.Close()
+	os.Exit(0)
 }
 
 // shortDir returns a directory whose paths fit in sun_path.
@@ -455,4 +475,55 @@ service "default" {
 			t.Errorf("%s left behind", p)
 		}
 	}
+}
+
+func TestWaitModeUDPAndStream(t *testing.T) {
+	dir := shortDir(t)
+	sock := filepath.Join(dir, "wait.sock")
+	// The owner program (this test binary) gets the listening socket on
+	// stdin, accepts one connection and answers.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, stop := start(t, parse(t, `
+service "owner" {
+  listen = ["`+sock+`"]
+  exec {
+    accept  = false
+    command = ["`+self+`"]
+    environment = { ACCEPTD_SERVER_TEST_PROG = "owner" }
+  }
+}
+service "udpecho" {
+  listen = ["udp://127.0.0.1:0"]
+  builtin = "echo"
+}`))
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(c)
+		c.Close()
+		if string(b) != "owned\n" {
+			t.Errorf("activation %d: %q; want owned", i, b)
+		}
+	}
+	waitFor(t, func() bool { return srv.Status().Services[0].Accepted == 2 })
+	uaddr := srv.Status().Services[1].Listen[0][len("udp://"):]
+	u, err := net.Dial("udp", uaddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.Write([]byte("dgram"))
+	u.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 100)
+	n, err := u.Read(buf)
+	if err != nil || string(buf[:n]) != "dgram" {
+		t.Errorf("udp echo = %q, %v", buf[:n], err)
+	}
+	stop()
 }

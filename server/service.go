@@ -112,6 +112,16 @@ func serve(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 		// The listener may pass to another service on reload.
 		s := l.svc.Load()
 		st := s.cur.Load()
+		if ex := st.cfg.Exec; ex != nil && !ex.Accept {
+			if !s.serveWait(ctx, hctx, l, st) {
+				return
+			}
+			continue
+		}
+		if l.pc != nil {
+			s.serveDatagram(l, st.cfg.Builtin)
+			return
+		}
 		if st.cfg.Overflow == config.OverflowWait && !s.slots.waitFree(ctx) {
 			return
 		}
