@@ -112,6 +112,17 @@ func runProg(prog string, args []string) int {
 		}
 		time.Sleep(time.Minute)
 		return 0
+	case "leave-group":
+		// Leaves the process group spawn made for the parent's (setsid is
+		// not allowed to a group leader), then waits to be stopped.
+		pgid, _ := syscall.Getpgid(os.Getppid())
+		if err := syscall.Setpgid(0, pgid); err != nil {
+			say("error %v\n", err)
+			return 1
+		}
+		say("ready\n")
+		time.Sleep(time.Minute)
+		return 0
 	case "exit":
 		n, _ := strconv.Atoi(args[0])
 		return n

@@ -148,8 +148,14 @@ func (p *Process) signalLocked(sig syscall.Signal) error {
 		return os.ErrProcessDone
 	}
 	// Until the leader is reaped its pid stays allocated, so -pid cannot
-	// name another process group.
-	if err := unix.Kill(-p.pid, sig); err != nil {
+	// name another process group, nor pid another process.
+	err := unix.Kill(-p.pid, sig)
+	if pgid, _ := unix.Getpgid(p.pid); pgid != p.pid {
+		// The child moved to a group or session of its own (a program
+		// that calls setsid): the group signal missed it.
+		err = unix.Kill(p.pid, sig)
+	}
+	if err != nil {
 		return fmt.Errorf("signal %s group %d: %w", p.path, p.pid, err)
 	}
 	return nil

@@ -377,6 +377,19 @@ func TestStopGraceful(t *testing.T) {
 	}
 }
 
+func TestStopReachesChildThatLeftGroup(t *testing.T) {
+	// A child that left its process group still gets Stop's SIGTERM.
+	c := start(t, progSpec(t, "leave-group"), -1)
+	if l := c.line(t); l != "ready" {
+		t.Fatalf("child says %q", l)
+	}
+	c.p.Stop()
+	res, err := c.p.Wait()
+	if err != nil || res.Signal != syscall.SIGTERM {
+		t.Errorf("Wait() = %v, %v; want signal SIGTERM", res, err)
+	}
+}
+
 func TestStopBeforeWait(t *testing.T) {
 	// The escalation is Wait's: a Wait that starts after the deadline
 	// kills at once.
