@@ -527,3 +527,60 @@ service "udpecho" {
 	}
 	stop()
 }
+
+func TestAcceptProxyProtocol(t *testing.T) {
+	srv, _ := start(t, parse(t, `
+service "pp" {
+  listen = ["127.0.0.1:0"]
+  accept_proxy_protocol = true
+  trusted_proxies = ["127.0.0.0/8"]
+  allow = ["192.0.2.0/24"]
+  builtin = "echo"
+}`))
+	addr := addrOf(t, srv, "pp")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The header and the first payload bytes in one segment: the payload
+	// must reach the service, the header must not.
+	c.Write([]byte("PROXY TCP4 192.0.2.1 198.51.100.7 5555 80\r\nping"))
+	buf := make([]byte, 4)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo through PROXY header = %q, %v", buf, err)
+	}
+	in := srv.Status().Services[0].Instances
+	if len(in) != 1 || in[0].Remote != "192.0.2.1:5555" || in[0].Local != "198.51.100.7:80" {
+		t.Errorf("instances = %+v; want remote 192.0.2.1:5555 local 198.51.100.7:80", in)
+	}
+	// v2 from a client the allow list does not cover is refused.
+	d, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	v2 := append([]byte{}, v2sig...)
+	v2 = append(v2, 0x21, 0x11, 0, 12, 203, 0, 113, 9, 127, 0, 0, 1, 0x30, 0x39, 0, 80)
+	d.Write(v2)
+	d.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := d.Read(buf); err == nil {
+		t.Error("client outside allow served")
+	}
+	// No header at all: refused.
+	e, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+	e.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := e.Read(buf); err == nil {
+		t.Error("connection without header served")
+	}
+	waitFor(t, func() bool {
+		st := srv.Status().Services[0]
+		return st.RefusedReasons["deny"] == 1 && st.RefusedReasons["proxy_header"] == 1
+	})
+}

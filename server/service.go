@@ -195,6 +195,26 @@ func (s *service) dispatch(ctx context.Context, c net.Conn) {
 			tc.SetKeepAlive(true)
 		}
 	}
+	if st.cfg.AcceptProxyProtocol {
+		if len(st.cfg.TrustedProxies) > 0 && !(acl{allow: st.cfg.TrustedProxies}).allows(remoteIP) {
+			s.refuse(c, refusedProxyHdr, now)
+			return
+		}
+		// Reading the header may block: it happens on the connection's
+		// own goroutine, and the limits apply to the real client.
+		s.conns.Add(1)
+		go s.handleProxied(ctx, st, c, now)
+		return
+	}
+	s.admit(ctx, st, c, remoteIP, now, nil)
+}
+
+// realPeer is the client and local address a PROXY header declared.
+type realPeer struct{ remote, local netip.AddrPort }
+
+// admit applies allow/deny and the limits to a client at remoteIP and
+// starts handling c. The caller has not counted c in s.conns.
+func (s *service) admit(ctx context.Context, st *settings, c net.Conn, remoteIP netip.Addr, now time.Time, real *realPeer) {
 	if !st.acl.allows(remoteIP) {
 		s.refuse(c, refusedDeny, now)
 		return
@@ -208,7 +228,33 @@ func (s *service) dispatch(ctx context.Context, c net.Conn) {
 	s.accepted.Add(1)
 	s.connected.Add(1)
 	s.conns.Add(1) // safe: shutdown waits for serve to return before conns.Wait
-	go s.handle(ctx, st, c, seq, src, now)
+	go s.handle(ctx, st, c, seq, src, now, real)
+}
+
+// handleProxied reads the PROXY header of c, then admits c as coming from
+// the client the header names.
+func (s *service) handleProxied(ctx context.Context, st *settings, c net.Conn, now time.Time) {
+	defer s.conns.Done()
+	hdr, err := readProxyHeader(c)
+	if err != nil {
+		if ce := s.log.Check(zap.InfoLevel, "connection refused"); ce != nil {
+			ce.Write(zap.String("remote", c.RemoteAddr().String()), zap.String("reason", string(refusedProxyHdr)), zap.Error(err))
+		}
+		c.Close()
+		s.refused.Add(1)
+		s.reasons.add(string(refusedProxyHdr))
+		return
+	}
+	var remoteIP netip.Addr
+	if tc, ok := c.(*net.TCPConn); ok {
+		remoteIP = tc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	}
+	var real *realPeer
+	if r, l, ok := realAddrs(hdr); ok {
+		real = &realPeer{remote: r, local: l}
+		remoteIP = r.Addr().Unmap()
+	}
+	s.admit(ctx, st, c, remoteIP, now, real)
 }
 
 // refuse closes c unserved and counts it. A refusal is logged at debug
@@ -227,10 +273,17 @@ func (s *service) refuse(c net.Conn, why refusal, now time.Time) {
 }
 
 // handle serves one connection and logs it once when it ends.
-func (s *service) handle(ctx context.Context, st *settings, c net.Conn, seq uint64, src netip.Prefix, accepted time.Time) {
+func (s *service) handle(ctx context.Context, st *settings, c net.Conn, seq uint64, src netip.Prefix, accepted time.Time, real *realPeer) {
 	defer s.conns.Done()
 	conn := &Conn{Conn: c, Seq: seq, Accepted: accepted}
 	conn.Remote, conn.Local = peerInfo(c, &conn.Peer)
+	if real != nil {
+		p := &conn.Peer
+		p.RemoteIP, p.RemotePort = real.remote.Addr().Unmap(), int(real.remote.Port())
+		p.LocalIP, p.LocalPort = real.local.Addr().Unmap(), int(real.local.Port())
+		conn.Remote = netip.AddrPortFrom(p.RemoteIP, real.remote.Port()).String()
+		conn.Local = netip.AddrPortFrom(p.LocalIP, real.local.Port()).String()
+	}
 	conn.Instance = instanceName(s.name, seq, &conn.Peer, conn.Local, conn.Remote)
 	in := &instance{name: conn.Instance, remote: conn.Remote, local: conn.Local, started: accepted}
 	in.uid.Store(-1)

@@ -1,0 +1,120 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+	"golang.org/x/sys/unix"
+)
+
+// proxyHeaderTimeout bounds how long a client may take to send its PROXY
+// header; a load balancer sends it at once.
+const proxyHeaderTimeout = 5 * time.Second
+
+// v2sig is the PROXY protocol v2 signature.
+var v2sig = []byte("\r\n\r\n\x00\r\nQUIT\n")
+
+var errNotProxy = errors.New("no PROXY protocol header")
+
+// headerLen returns the length of the PROXY header at the start of b, 0
+// when more bytes are needed, or an error when b cannot start one.
+func headerLen(b []byte) (int, error) {
+	switch {
+	case len(b) >= 1 && b[0] == 'P':
+		if !bytes.HasPrefix(b, []byte("PROXY ")[:min(len(b), 6)]) {
+			return 0, errNotProxy
+		}
+		if i := bytes.Index(b, []byte("\r\n")); i >= 0 {
+			return i + 2, nil
+		}
+		if len(b) >= 107 { // the longest v1 header
+			return 0, errors.New("PROXY v1 header too long")
+		}
+		return 0, nil
+	case len(b) >= 1 && b[0] == '\r':
+		if !bytes.HasPrefix(b, v2sig[:min(len(b), len(v2sig))]) {
+			return 0, errNotProxy
+		}
+		if len(b) < 16 {
+			return 0, nil
+		}
+		return 16 + int(binary.BigEndian.Uint16(b[14:16])), nil
+	case len(b) == 0:
+		return 0, nil
+	}
+	return 0, errNotProxy
+}
+
+// readProxyHeader takes the PROXY header off the front of c, and nothing
+// more: the bytes after it stay in the socket for the program or backend
+// (an inetd child reads its stdin directly, so no buffer may hold them).
+// It peeks until the whole header is there, then reads exactly its length.
+func readProxyHeader(c net.Conn) (*proxyproto.Header, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("connection has no descriptor")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	c.SetReadDeadline(time.Now().Add(proxyHeaderTimeout))
+	defer c.SetReadDeadline(time.Time{})
+	buf := make([]byte, 16+65535)
+	var n, hlen int
+	var perr error
+	err = rc.Read(func(fd uintptr) bool {
+		var rerr error
+		n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_PEEK)
+		if errors.Is(rerr, unix.EAGAIN) {
+			return false
+		}
+		if rerr != nil {
+			perr = rerr
+			return true
+		}
+		if n == 0 {
+			perr = io.ErrUnexpectedEOF
+			return true
+		}
+		hlen, perr = headerLen(buf[:n])
+		return perr != nil || (hlen > 0 && n >= hlen)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read PROXY header: %w", err)
+	}
+	if perr != nil {
+		return nil, fmt.Errorf("read PROXY header: %w", perr)
+	}
+	hdr, err := proxyproto.Read(bufio.NewReader(bytes.NewReader(buf[:hlen])))
+	if err != nil {
+		return nil, fmt.Errorf("parse PROXY header: %w", err)
+	}
+	if _, err := io.ReadFull(c, buf[:hlen]); err != nil {
+		return nil, fmt.Errorf("read PROXY header: %w", err)
+	}
+	return hdr, nil
+}
+
+// realAddrs returns the client and local addresses a PROXY header
+// declares; ok is false for a LOCAL command or an address family other
+// than TCP over IPv4/IPv6, when the connection's own addresses stand.
+func realAddrs(h *proxyproto.Header) (remote, local netip.AddrPort, ok bool) {
+	if h.Command.IsLocal() {
+		return remote, local, false
+	}
+	src, dst, ok := h.TCPAddrs()
+	if !ok {
+		return remote, local, false
+	}
+	return src.AddrPort(), dst.AddrPort(), true
+}
