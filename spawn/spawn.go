@@ -22,9 +22,11 @@ type Rlimit struct {
 // Spec is everything needed to start one child.
 //
 // The zero values of the optional fields keep the spawn on the fast path:
-// one vfork+exec. Setting Limits, NoNewPrivs, Umask >= 0 or ListenPID
-// routes it through the helper (see [MaybeRunHelper]), which costs a second
-// exec of the acceptd binary.
+// one vfork+exec; but Umask must be set to -1 for that (its zero value is
+// the umask 0). Setting Limits, NoNewPrivs, Umask >= 0 or ListenPID routes
+// the spawn through the helper (see [MaybeRunHelper]): /proc/self/exe run
+// again, which costs the start-up of a Go program (several milliseconds
+// against a fraction of one) and needs /proc.
 type Spec struct {
 	// Path is the absolute path of the program. It is not looked up in
 	// PATH: callers resolve it once, not once per connection.
@@ -53,6 +55,8 @@ type Spec struct {
 	// Credential, when not nil, sets the child's user, group and
 	// supplementary groups. Groups empty means setgroups([]) so that
 	// nothing of root's groups remains; NoSetGroups must stay false.
+	// This needs root (CAP_SETUID, CAP_SETGID) even when the ids are
+	// acceptd's own: a caller running unprivileged leaves it nil.
 	Credential *syscall.Credential
 
 	// Limits are setrlimit(2) calls made in the child (needs the helper).
