@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -489,4 +490,185 @@ service "echo" {
 	if _, err := os.Lstat(d.control); err == nil {
 		t.Errorf("control socket %s left behind", d.control)
 	}
+}
+
+// TestActivationSharedName: systemd gives every socket of a socket unit
+// the same name (the unit's, unless FileDescriptorName= says otherwise),
+// so `systemd:NAME` must take all the sockets of that name, not the first
+// only.
+func TestActivationSharedName(t *testing.T) {
+	a, aAddr, _ := listenerFile(t, "tcp", "127.0.0.1:0")
+	b, bAddr, bInode := listenerFile(t, "tcp", "127.0.0.1:0")
+	d := startActivated(t, `
+service "echo" {
+  listen  = ["systemd:acceptd.socket"]
+  builtin = "echo"
+}
+`, actOpts{
+		files:     []*os.File{a, b},
+		env:       []string{"LISTEN_FDS=2", "LISTEN_FDNAMES=acceptd.socket:acceptd.socket"},
+		listenPID: true,
+	})
+	if l := d.service("echo").Listen; len(l) != 2 {
+		t.Errorf("systemd:acceptd.socket with two sockets of that name listens on %v, want both", l)
+	}
+	fds, _ := testutil.FDs(d.pid())
+	held := false
+	for _, target := range fds {
+		held = held || target == bInode
+	}
+	if !held {
+		t.Errorf("acceptd closed the second socket named acceptd.socket (%s)", bAddr)
+	}
+	addrs := []string{aAddr}
+	if held {
+		// Only then: a socket acceptd closed still queues connections
+		// in the test's own copy, and the dial would just time out.
+		addrs = append(addrs, bAddr)
+	}
+	for _, addr := range addrs {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Errorf("dial %s: %v", addr, err)
+			continue
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "x\n")
+		buf := make([]byte, 2)
+		if _, err := c.Read(buf); err != nil || string(buf) != "x\n" {
+			t.Errorf("echo on %s: %q, %v", addr, buf, err)
+		}
+		c.Close()
+	}
+	d.stop()
+}
+
+// unitExecStart returns the ExecStart= command of a unit file, split on
+// blanks (the examples use no quoting).
+func unitExecStart(t *testing.T, unit string) []string {
+	t.Helper()
+	b, err := os.ReadFile(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "ExecStart="); ok {
+			return strings.Fields(v)
+		}
+	}
+	t.Fatalf("%s has no ExecStart=", unit)
+	return nil
+}
+
+// TestSystemdExamples checks the unit files and configurations in
+// examples/systemd: every configuration passes `acceptd check`, every
+// acceptd unit is Type=notify and names an example configuration, the
+// units pass `systemd-analyze verify`, and the ExecStart= lines of the
+// relay examples work as written (with paths and ports swapped for the
+// test's).
+func TestSystemdExamples(t *testing.T) {
+	root := filepath.Join(bins.root, "examples", "systemd")
+	units, _ := filepath.Glob(filepath.Join(root, "*", "*.service"))
+	sockets, _ := filepath.Glob(filepath.Join(root, "*", "*.socket"))
+	configs, _ := filepath.Glob(filepath.Join(root, "*", "*.hcl"))
+	if len(units) < 6 || len(sockets) < 3 || len(configs) < 3 {
+		t.Fatalf("examples/systemd has %d services, %d sockets, %d configurations", len(units), len(sockets), len(configs))
+	}
+
+	tmp := t.TempDir()
+	for _, cf := range configs {
+		b, err := os.ReadFile(cf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The programs of start blocks need not be installed here.
+		src := strings.ReplaceAll(string(b), "/usr/sbin/nginx", "/bin/sh")
+		p := filepath.Join(tmp, filepath.Base(cf))
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(bins.acceptd, "check", "-config", p).CombinedOutput(); err != nil {
+			t.Errorf("acceptd check %s: %v\n%s", cf, err, out)
+		}
+	}
+
+	for _, u := range units {
+		args := unitExecStart(t, u)
+		if args[0] != "/usr/local/bin/acceptd" {
+			continue // the relayed daemon itself
+		}
+		b, _ := os.ReadFile(u)
+		if !strings.Contains(string(b), "\nType=notify\n") {
+			t.Errorf("%s: acceptd units should be Type=notify", u)
+		}
+		if args[1] == "run" {
+			if !strings.Contains(string(b), "\nExecReload=/bin/kill -HUP $MAINPID\n") {
+				t.Errorf("%s: no ExecReload=/bin/kill -HUP $MAINPID", u)
+			}
+			if len(args) != 4 || args[2] != "-config" {
+				t.Errorf("%s: ExecStart=%v, want acceptd run -config FILE", u, args)
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(filepath.Dir(u), filepath.Base(args[3]))); err != nil {
+				t.Errorf("%s runs %s, which has no example next to it: %v", u, args[3], err)
+			}
+		}
+	}
+
+	t.Run("systemd-analyze verify", func(t *testing.T) {
+		analyze := testutil.RequirePeer(t, "systemd-analyze")
+		dirs, _ := filepath.Glob(filepath.Join(root, "*"))
+		for _, dir := range dirs {
+			files, _ := filepath.Glob(filepath.Join(dir, "*.s*"))
+			vdir := t.TempDir()
+			var names []string
+			for _, f := range files {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				src := strings.NewReplacer("/usr/local/bin/acceptd", bins.acceptd, "/usr/local/bin/foobard", "/bin/sleep").Replace(string(b))
+				os.WriteFile(filepath.Join(vdir, filepath.Base(f)), []byte(src), 0o644)
+				names = append(names, filepath.Base(f))
+			}
+			// nginx.service is the user's own.
+			os.WriteFile(filepath.Join(vdir, "nginx.service"), []byte("[Service]\nExecStart=/bin/sleep 1\n"), 0o644)
+			cmd := exec.Command(analyze, append([]string{"verify"}, names...)...)
+			cmd.Dir = vdir
+			if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+				t.Errorf("systemd-analyze verify %s: %v\n%s", dir, err, out)
+			}
+		}
+	})
+
+	// foobar-unix.service, as systemd would run it.
+	t.Run("foobar-unix.service", func(t *testing.T) {
+		be := startBackend(t, "tcp", "127.0.0.1:0", echoServe)
+		rt := testutil.ShortDir(t)
+		var args []string
+		for _, a := range unitExecStart(t, filepath.Join(root, "simpletcpunixrelay", "foobar-unix.service"))[1:] {
+			a = strings.ReplaceAll(a, "${RUNTIME_DIRECTORY}", rt)
+			a = strings.ReplaceAll(a, "127.0.0.1:8000", be.addr)
+			args = append(args, a)
+		}
+		p := startProc(t, exec.Command(bins.acceptd, args...))
+		c := dialEventually(t, p, filepath.Join(rt, "socket"))
+		exchange(t, c, []byte("through foobar-unix.service\n"))
+		p.stop(t)
+	})
+
+	// proxy-to-nginx.service, with its socket from systemd-socket-activate.
+	t.Run("proxy-to-nginx.service", func(t *testing.T) {
+		ssa := testutil.RequirePeer(t, "systemd-socket-activate")
+		be := startBackend(t, "unix", filepath.Join(testutil.ShortDir(t), "socket"), echoServe)
+		args := unitExecStart(t, filepath.Join(root, "nginx", "proxy-to-nginx.service"))
+		if len(args) != 3 || args[1] != "proxy" || args[2] != "/run/nginx/socket" {
+			t.Fatalf("ExecStart=%v, want acceptd proxy /run/nginx/socket", args)
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		p := startProc(t, exec.Command(ssa, "-l", addr, bins.acceptd, "proxy", be.addr))
+		c := dialEventually(t, p, addr)
+		exchange(t, c, []byte("GET / HTTP/1.0\r\n\r\n"))
+		p.stop(t)
+	})
 }
