@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"math"
 	"net/netip"
 	"path"
 	"strconv"
@@ -103,3 +104,21 @@ func serverCommand(e *entry, program string, argv []string) []string {
 
 // builtins are the services acceptd implements itself (CONTRACT: builtin).
 var builtins = map[string]bool{"echo": true, "discard": true, "daytime": true, "chargen": true, "time": true}
+
+// count parses a positive count as acceptd's limits take it (1 to
+// 2147483647); ok is false for anything else.
+func count(s string) (int, bool) {
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err != nil || n < 1 || n > math.MaxInt32 {
+		return 0, false
+	}
+	return int(n), true
+}
+
+// fields splits a line at blanks and tabs, as inetd, xinetd and
+// getservent do; other Unicode spaces are part of a value.
+func fields(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' || r == '\r' || r == '\n' || r == '\v' || r == '\f' })
+}
+
+func trim(s string) string { return strings.Trim(s, " \t\r\n\v\f") }

@@ -3,8 +3,9 @@ package importer
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/acceptd/acceptd/config"
 )
 
 // Inetd translates inetd.conf files. Each line is
@@ -55,7 +56,7 @@ type inetdLine struct {
 }
 
 func (t *inetdTranslator) line(file string, n int, raw string) {
-	text := strings.TrimSpace(raw)
+	text := trim(raw)
 	off := false
 	switch {
 	case text == "":
@@ -63,11 +64,17 @@ func (t *inetdTranslator) line(file string, n int, raw string) {
 	case strings.HasPrefix(text, "#<off>#"):
 		// update-inetd's way of disabling a service line it manages.
 		off = true
-		text = strings.TrimSpace(strings.TrimPrefix(text, "#<off>#"))
+		text = trim(strings.TrimPrefix(text, "#<off>#"))
 	case strings.HasPrefix(text, "#"):
 		return
 	}
-	fields := strings.Fields(text)
+	if strings.ContainsRune(text, 0) {
+		if !off {
+			t.o.problem(file, n, "line contains a NUL byte")
+		}
+		return
+	}
+	fields := fields(text)
 	if len(fields) == 1 && strings.HasSuffix(fields[0], ":") && !off {
 		t.host = strings.TrimSuffix(fields[0], ":")
 		return
@@ -171,6 +178,10 @@ func (t *inetdTranslator) translate(e *entry, l *inetdLine) *service {
 
 	s := &service{name: l.name}
 	if proto == "unix" {
+		if a, err := config.ParseAddress(l.name); err != nil || a.Kind != config.KindUnix {
+			e.note("%q is not a UNIX socket path acceptd can listen on.", l.name)
+			return nil
+		}
 		s.listen = []string{l.name}
 		s.name = strings.TrimSuffix(l.name[strings.LastIndexByte(l.name, '/')+1:], ".sock")
 	} else {
@@ -237,22 +248,21 @@ func (t *inetdTranslator) limits(e *entry, s *service, l *inetdLine, wait bool) 
 	if l.maxSep == '.' {
 		// BSD and netkit inetd: at most MAX started per minute, then the
 		// service is shut off for ten minutes.
-		n, _ := strconv.Atoi(l.max[0])
-		if n > 0 {
+		if n, ok := count(l.max[0]); ok {
 			s.rate = &rateLimit{connections: n, interval: "60s"}
 			e.note("inetd turned the service off for 10 minutes after %d connections in a minute; acceptd pauses it only until the minute has passed.", n)
 		}
 		return
 	}
 	// FreeBSD: nowait/max-child/max-connections-per-ip-per-minute/max-child-per-ip.
-	if n, _ := strconv.Atoi(l.max[0]); n > 0 {
+	if n, ok := count(l.max[0]); ok {
 		s.maxConnections = n
 	}
 	if len(l.max) > 1 && l.max[1] != "0" {
 		e.note("max-connections-per-ip-per-minute %s has no acceptd equivalent (rate_limit counts every client together).", l.max[1])
 	}
 	if len(l.max) > 2 {
-		if n, _ := strconv.Atoi(l.max[2]); n > 0 {
+		if n, ok := count(l.max[2]); ok {
 			s.maxPerSource = n
 		}
 	}
@@ -296,7 +306,8 @@ func (t *inetdTranslator) merge(name string, e *entry) bool {
 			continue
 		}
 		if !sameExceptListen(p.svc, e.svc) || !slices.Equal(p.notes, e.notes) ||
-			isUDP(p.svc.listen[0]) != isUDP(e.svc.listen[0]) {
+			isUDP(p.svc.listen[0]) != isUDP(e.svc.listen[0]) ||
+			slices.ContainsFunc(e.svc.listen, func(l string) bool { return slices.Contains(p.svc.listen, l) }) {
 			continue
 		}
 		p.origin = append(p.origin, e.origin...)

@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -99,19 +98,36 @@ func (s *service) render() []byte {
 	return hclwrite.Format([]byte(b.String()))
 }
 
-// hclString quotes s as an HCL string literal. JSON's escapes are HCL's;
-// "${" and "%{" would start a template interpolation or directive, so
-// they are doubled to stay literal.
+// hclString quotes s as an HCL string literal. HCL knows the escapes
+// \n, \r, \t, \", \\ and \uNNNN (not JSON's \b and \f); other control
+// characters are written as \uNNNN. "${" and "%{" would start a template
+// interpolation or directive, so they are doubled to stay literal.
+// Invalid UTF-8 becomes U+FFFD: an HCL file is UTF-8.
 func hclString(s string) string {
 	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		panic(fmt.Sprintf("encode string: %v", err)) // cannot fail for a string
+	b.WriteByte('"')
+	for i, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < ' ' || r == 0x7f || r == '\u2028' || r == '\u2029':
+			fmt.Fprintf(&b, `\u%04x`, r)
+		case (r == '$' || r == '%') && strings.HasPrefix(s[i+1:], "{"):
+			b.WriteRune(r)
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r) // utf8.RuneError for invalid bytes
+		}
 	}
-	q := strings.TrimSuffix(b.String(), "\n")
-	q = strings.ReplaceAll(q, "${", "$${")
-	return strings.ReplaceAll(q, "%{", "%%{")
+	b.WriteByte('"')
+	return b.String()
 }
 
 func hclList(items []string) string {

@@ -22,7 +22,7 @@ func ParseServices(data []byte) *Services {
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = line[:i]
 		}
-		f := strings.Fields(line)
+		f := fields(line)
 		if len(f) < 2 {
 			continue
 		}
@@ -49,7 +49,10 @@ func ParseServices(data []byte) *Services {
 func (s *Services) Port(name, proto string) (int, bool) {
 	if isDigits(name) {
 		n, err := strconv.Atoi(name)
-		return n, err == nil && n <= 65535
+		if err != nil || n > 65535 {
+			return 0, false
+		}
+		return n, true
 	}
 	if s == nil {
 		return 0, false

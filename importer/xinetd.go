@@ -2,6 +2,7 @@ package importer
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,8 +79,12 @@ func parseXinetd(o *output, f File) []*xblock {
 	skipping := false
 	for i, raw := range strings.Split(string(f.Data), "\n") {
 		n := i + 1
-		line := strings.TrimSpace(raw)
+		line := trim(raw)
 		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.ContainsRune(line, 0) {
+			o.problem(f.Name, n, "line contains a NUL byte")
 			continue
 		}
 		if skipping {
@@ -96,7 +101,7 @@ func parseXinetd(o *output, f File) []*xblock {
 			continue
 		}
 		if cur == nil {
-			fields := strings.Fields(line)
+			fields := fields(line)
 			brace := false
 			if fields[len(fields)-1] == "{" {
 				brace = true
@@ -146,13 +151,13 @@ func parseXattr(line string) (xattr, error) {
 	if i < 0 {
 		return xattr{}, fmt.Errorf("want ATTRIBUTE = VALUE..., not %q", line)
 	}
-	a := xattr{op: "=", values: strings.Fields(line[i+1:])}
+	a := xattr{op: "=", values: fields(line[i+1:])}
 	name := line[:i]
 	if strings.HasSuffix(name, "+") || strings.HasSuffix(name, "-") {
 		a.op = name[len(name)-1:] + "="
 		name = name[:len(name)-1]
 	}
-	a.name = strings.TrimSpace(name)
+	a.name = trim(name)
 	if a.name == "" || strings.ContainsAny(a.name, " \t") {
 		return xattr{}, fmt.Errorf("want ATTRIBUTE = VALUE..., not %q", line)
 	}
@@ -470,7 +475,7 @@ func (t *xinetdTranslator) service(b *xblock) {
 			s.maxConnections = 1000000
 			note("instances", "instances = UNLIMITED: acceptd needs a number; this one is far above what the host's processes and file descriptors allow.")
 		default:
-			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			if n, ok := count(v); ok {
 				s.maxConnections = n
 			} else {
 				note("instances", "instances = %s is not a number; ignored.", v)
@@ -478,22 +483,22 @@ func (t *xinetdTranslator) service(b *xblock) {
 		}
 	}
 	if v := first("per_source"); v != "" && v != "UNLIMITED" {
-		n, err := strconv.Atoi(v)
+		n, ok := count(v)
 		switch {
 		case waitMode:
 			note("per_source", "per_source = %s: acceptd does not see the clients of a wait-mode service.", v)
-		case err == nil && n > 0:
+		case ok:
 			s.maxPerSource = n
 		default:
 			note("per_source", "per_source = %s is not a number; ignored.", v)
 		}
 	}
 	if v := get("cps"); len(v) > 0 {
-		n, err := strconv.Atoi(v[0])
+		n, ok := count(v[0])
 		switch {
 		case waitMode:
 			note("cps", "cps = %s: acceptd does not accept for a wait-mode service; nothing to limit.", strings.Join(v, " "))
-		case err != nil || n < 1:
+		case !ok:
 			note("cps", "cps = %s is not a number; ignored.", strings.Join(v, " "))
 		default:
 			s.rate = &rateLimit{connections: n, interval: "1s"}
@@ -602,10 +607,15 @@ func (t *xinetdTranslator) execAttrs(e *entry, x *execBlock, attrs attrSet, note
 // validLimit checks a limit as acceptd's limits block reads it: digits,
 // with a K, M, G or T suffix for sizes.
 func validLimit(s string, size bool) bool {
-	if size && len(s) > 1 && strings.ContainsAny(s[len(s)-1:], "KkMmGgTt") {
-		s = s[:len(s)-1]
+	shift := 0
+	if size && len(s) > 1 {
+		if i := strings.IndexByte("KMGT", s[len(s)-1]&^0x20); i >= 0 && s[len(s)-1] >= 'A' {
+			shift = 10 * (i + 1)
+			s = s[:len(s)-1]
+		}
 	}
-	return isDigits(s)
+	n, err := strconv.ParseUint(s, 10, 64)
+	return isDigits(s) && err == nil && n <= math.MaxUint64>>shift
 }
 
 // access translates only_from and no_access.

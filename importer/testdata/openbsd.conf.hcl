@@ -120,7 +120,11 @@ service "x" {
   }
 }
 
-# testdata/openbsd.conf:18: telnet stream tcp nowait root /bin/busybox telnetd -i
+# testdata/openbsd.conf:18: relative.sock stream unix nowait root /usr/local/bin/x x
+# note: "relative.sock" is not a UNIX socket path acceptd can listen on.
+# (not translated)
+
+# testdata/openbsd.conf:19: telnet stream tcp nowait root /bin/busybox telnetd -i
 service "telnet" {
   listen = ["0.0.0.0:23"]
 
@@ -130,12 +134,12 @@ service "telnet" {
   }
 }
 
-# testdata/openbsd.conf:19: tcpmux stream tcp nowait root internal
+# testdata/openbsd.conf:20: tcpmux stream tcp nowait root internal
 # note: inetd's internal "tcpmux" service has no acceptd builtin (there are
 #       echo, discard, daytime, chargen and time).
 # (not translated)
 
-# testdata/openbsd.conf:20: git stream tcp nowait nobody /usr/bin/git git daemon --inetd --base-path=/srv/git
+# testdata/openbsd.conf:21: git stream tcp nowait nobody /usr/bin/git git daemon --inetd --base-path=/srv/git
 service "git" {
   listen = ["0.0.0.0:9418"]
 
@@ -145,7 +149,7 @@ service "git" {
   }
 }
 
-# testdata/openbsd.conf:21: git stream tcp nowait nobody /usr/bin/git git daemon --inetd --base-path=/srv/git2
+# testdata/openbsd.conf:22: git stream tcp nowait nobody /usr/bin/git git daemon --inetd --base-path=/srv/git2
 # note: 0.0.0.0:9418 is already the socket of service "git"; acceptd gives
 #       each socket to one service.
 # service "git-tcp" {
@@ -157,16 +161,16 @@ service "git" {
 #   }
 # }
 
-# testdata/openbsd.conf:22: ping raw icmp nowait root /bin/true true
+# testdata/openbsd.conf:23: ping raw icmp nowait root /bin/true true
 # note: protocol "icmp" has no acceptd equivalent; acceptd serves tcp, udp and
 #       unix sockets.
 # (not translated)
 
-# testdata/openbsd.conf:23: echo stream udp nowait root internal
+# testdata/openbsd.conf:24: echo stream udp nowait root internal
 # note: socket type "stream" does not go with protocol "udp".
 # (not translated)
 
-# testdata/openbsd.conf:24: smtp stream tcp nowait root /usr/sbin/exim4 exim4 -bs
+# testdata/openbsd.conf:25: smtp stream tcp nowait root /usr/sbin/exim4 exim4 -bs
 service "smtp" {
   listen = ["0.0.0.0:25"]
 
