@@ -2,6 +2,7 @@ package spawn
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -81,10 +82,13 @@ type helperSettings struct {
 	cred       *syscall.Credential
 	closeStd   int // bit i: close fd i (< 3) before exec
 	errFD      int // where to report a failure; close-on-exec is set by the helper
+	privateTmp bool
+	loUp       bool   // bring lo up: the child is in a new network namespace
+	chroot     string // "" keeps the root
 }
 
 // encode appends s as ';'-separated tokens: u=UMASK N L r=RES:CUR:MAX
-// c=UID:GID:G1.G2 z=MASK e=FD.
+// c=UID:GID:G1.G2 z=MASK e=FD T n R=HEXPATH (hex: a path may hold ';').
 func (s *helperSettings) encode(b []byte) []byte {
 	b = append(b, "e="...)
 	b = strconv.AppendInt(b, int64(s.errFD), 10)
@@ -99,6 +103,16 @@ func (s *helperSettings) encode(b []byte) []byte {
 	}
 	if s.listenPID {
 		b = append(b, ";L"...)
+	}
+	if s.privateTmp {
+		b = append(b, ";T"...)
+	}
+	if s.loUp {
+		b = append(b, ";n"...)
+	}
+	if s.chroot != "" {
+		b = append(b, ";R="...)
+		b = hex.AppendEncode(b, []byte(s.chroot))
 	}
 	for _, l := range s.limits {
 		b = append(b, ";r="...)
@@ -140,6 +154,14 @@ func decodeSettings(arg string) (*helperSettings, error) {
 			s.noNewPrivs = true
 		case "L":
 			s.listenPID = true
+		case "T":
+			s.privateTmp = true
+		case "n":
+			s.loUp = true
+		case "R":
+			var p []byte
+			p, err = hex.DecodeString(val)
+			s.chroot = string(p)
 		case "r":
 			var l Rlimit
 			f := strings.Split(val, ":")
@@ -213,6 +235,9 @@ func startHelper(spec *Spec) (*Process, error) {
 		limits:     spec.Limits,
 		cred:       spec.Credential,
 		errFD:      n,
+		privateTmp: spec.PrivateTmp,
+		loUp:       spec.PrivateNetwork,
+		chroot:     spec.Chroot,
 	}
 	for i := range n {
 		fd := -1
@@ -319,6 +344,29 @@ func runHelper(args []string) {
 	if s.umask >= 0 {
 		syscall.Umask(s.umask)
 	}
+	// Mounts, lo and the root change need acceptd's privileges: before
+	// no_new_privs and the credentials.
+	if s.privateTmp {
+		if op, err := mountPrivateTmp(s.chroot); err != nil {
+			fail(op, err)
+			return
+		}
+	}
+	if s.loUp {
+		if err := loopbackUp(); err != nil {
+			fail("bring up lo", err)
+			return
+		}
+	}
+	if s.chroot != "" {
+		if err := syscall.Chroot(s.chroot); err != nil {
+			fail("chroot "+s.chroot, err)
+			return
+		}
+		if dir == "" {
+			dir = "/"
+		}
+	}
 	if s.noNewPrivs {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			fail("prctl PR_SET_NO_NEW_PRIVS", err)
@@ -362,6 +410,44 @@ func runHelper(args []string) {
 	}
 	err = syscall.Exec(path, argv, env)
 	fail("exec", err)
+}
+
+// mountPrivateTmp mounts a fresh tmpfs on /tmp, and on /var/tmp when it
+// is a directory, under root. The mount namespace is the child's own and
+// already private (see sysAttr), so the mounts are seen by nobody else and
+// go away with the namespace's last process.
+func mountPrivateTmp(root string) (string, error) {
+	for i, dir := range []string{"/tmp", "/var/tmp"} {
+		path := root + dir
+		if i > 0 {
+			if st, err := os.Stat(path); err != nil || !st.IsDir() {
+				continue
+			}
+		}
+		if err := unix.Mount("tmpfs", path, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+			return "mount tmpfs on " + path, err
+		}
+	}
+	return "", nil
+}
+
+// loopbackUp sets IFF_UP on lo, the one device of a new network
+// namespace, so that 127.0.0.1 and ::1 work in it.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 // setEnv sets name to value in env, replacing every earlier value.

@@ -67,6 +67,14 @@ func Start(spec *Spec) (*Process, error) {
 		Files: fileSlice(files[:0], spec.Files),
 		Sys:   sysAttr(spec, spec.Credential),
 	}
+	if spec.Chroot != "" {
+		// The kernel's fork path changes root, then directory: a
+		// working directory outside the new root must not remain.
+		attr.Sys.Chroot = spec.Chroot
+		if attr.Dir == "" {
+			attr.Dir = "/"
+		}
+	}
 	return forkExec(spec, spec.Path, args, &attr)
 }
 
@@ -80,12 +88,26 @@ func fileSlice(buf []uintptr, fds []int) []uintptr {
 }
 
 func sysAttr(spec *Spec, cred *syscall.Credential) *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{
-		Setsid:     spec.Setsid,
-		Setpgid:    !spec.Setsid,
-		Credential: cred,
-		PidFD:      new(int),
+	sys := &syscall.SysProcAttr{
+		Setsid:      spec.Setsid,
+		Setpgid:     !spec.Setsid,
+		Credential:  cred,
+		PidFD:       new(int),
+		UseCgroupFD: spec.UseCgroupFD,
+		CgroupFD:    spec.CgroupFD,
 	}
+	// The namespaces are made in the child before it execs the helper:
+	// unshare(CLONE_NEWNS) is refused to a thread of a multi-threaded
+	// process such as the helper's Go runtime. After CLONE_NEWNS the
+	// syscall package remounts / recursively private, so nothing the
+	// helper mounts propagates to acceptd's namespace.
+	if spec.PrivateTmp {
+		sys.Unshareflags |= syscall.CLONE_NEWNS
+	}
+	if spec.PrivateNetwork {
+		sys.Unshareflags |= syscall.CLONE_NEWNET
+	}
+	return sys
 }
 
 // forkExec is the one fork+exec both paths share. attr.Sys.PidFD must be

@@ -23,7 +23,8 @@ type Rlimit struct {
 //
 // The zero values of the optional fields keep the spawn on the fast path:
 // one vfork+exec; but Umask must be set to -1 for that (its zero value is
-// the umask 0). Setting Limits, NoNewPrivs, Umask >= 0 or ListenPID routes
+// the umask 0). Setting Limits, NoNewPrivs, Umask >= 0, ListenPID,
+// PrivateTmp or PrivateNetwork routes
 // the spawn through the helper (see [MaybeRunHelper]): /proc/self/exe run
 // again, which costs the start-up of a Go program (several milliseconds
 // against a fraction of one) and needs /proc.
@@ -72,6 +73,28 @@ type Spec struct {
 	// helper, since the pid is only known after the fork).
 	ListenPID bool
 
+	// Chroot is the child's root directory; "" keeps acceptd's. Path and
+	// Dir are then inside it, and Dir "" means its "/". Alone it stays
+	// on the plain path (SysProcAttr.Chroot); with helper settings the
+	// helper changes root after mounting PrivateTmp.
+	Chroot string
+	// PrivateTmp gives the child a mount namespace of its own (mounts
+	// made private first, so nothing propagates back) with a fresh tmpfs
+	// on /tmp and on /var/tmp when that exists. It vanishes with the last
+	// process of the namespace. Needs the helper and CAP_SYS_ADMIN.
+	PrivateTmp bool
+	// PrivateNetwork starts the child in a new network namespace whose
+	// only device, lo, the helper brings up. The descriptors in Files
+	// keep working: a socket belongs to the namespace it was made in.
+	// Needs the helper and CAP_SYS_ADMIN.
+	PrivateNetwork bool
+	// CgroupFD, when UseCgroupFD is set, is an open cgroup v2 directory
+	// that the child is born in (clone3 CLONE_INTO_CGROUP): no moment
+	// exists when it or a descendant is outside it. It keeps the plain
+	// path one vfork+exec.
+	UseCgroupFD bool
+	CgroupFD    int
+
 	// Setsid starts the child in a new session. Otherwise it gets a new
 	// process group in acceptd's session. Either way its pid is its
 	// process group id.
@@ -83,7 +106,7 @@ type Spec struct {
 
 // needsHelper reports whether s asks for something only the helper can do.
 func (s *Spec) needsHelper() bool {
-	return len(s.Limits) > 0 || s.NoNewPrivs || s.Umask >= 0 || s.ListenPID
+	return len(s.Limits) > 0 || s.NoNewPrivs || s.Umask >= 0 || s.ListenPID || s.PrivateTmp || s.PrivateNetwork
 }
 
 // Result is how a child ended.
