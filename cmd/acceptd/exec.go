@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -15,21 +14,9 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-// hclString quotes s as an HCL string literal: JSON's escapes are HCL's,
-// and template sequences are escaped so that "${" stays literal.
-func hclString(s string) string {
-	b, _ := json.Marshal(s)
-	q := strings.ReplaceAll(string(b), "${", "$${")
-	return strings.ReplaceAll(q, "%{", "%%{")
-}
+func hclString(s string) string { return config.Quote(s) }
 
-func hclList(items []string) string {
-	q := make([]string, len(items))
-	for i, s := range items {
-		q[i] = hclString(s)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
-}
+func hclList(items []string) string { return config.QuoteList(items) }
 
 // runExec is `acceptd exec -listen ADDR -- COMMAND ARGS`: one inetd-style
 // service without a configuration file. It writes the equivalent

@@ -21,6 +21,7 @@ commands:
   reload  [-control SOCK]                     reload the configuration
   proxy   [-c N] [-exit-idle-time DUR] [-listen ADDR]... TARGET
   exec    -listen ADDR [-max-connections N] -- COMMAND [ARG...]
+  import  [-services FILE] inetd|xinetd FILE...  translate inetd.conf/xinetd files to HCL
   version                                     print version and build info
 `
 
@@ -50,6 +51,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return runReload(rest, stdout, stderr)
 	case "proxy":
 		return runProxy(rest, stdout, stderr)
+	case "import":
+		return runImport(rest, stdout, stderr)
 	case "exec":
 		return runExec(rest, stdout, stderr)
 	case "version", "-version", "--version":
