@@ -2,12 +2,13 @@ package importer
 
 import (
 	"fmt"
-	"github.com/acceptd/acceptd/config"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
+
+	"github.com/acceptd/acceptd/config"
 )
 
 // render writes the service block in the order of CONTRACT:
