@@ -123,6 +123,8 @@ func runProg(prog string, args []string) int {
 		say("ready\n")
 		time.Sleep(time.Minute)
 		return 0
+	case "sandbox":
+		return sandboxReport()
 	case "exit":
 		n, _ := strconv.Atoi(args[0])
 		return n

@@ -31,8 +31,9 @@ func TestWithoutPidfd(t *testing.T) {
 func TestHelperSettingsRoundTrip(t *testing.T) {
 	in := helperSettings{
 		umask: 0o27, noNewPrivs: true, listenPID: true, closeStd: 5, errFD: 4,
-		limits: []Rlimit{{Resource: 7, Cur: 1, Max: ^uint64(0)}, {Resource: 4, Cur: 0, Max: 0}},
-		cred:   &syscall.Credential{Uid: 1000, Gid: 100, Groups: []uint32{4, 27}},
+		limits:     []Rlimit{{Resource: 7, Cur: 1, Max: ^uint64(0)}, {Resource: 4, Cur: 0, Max: 0}},
+		cred:       &syscall.Credential{Uid: 1000, Gid: 100, Groups: []uint32{4, 27}},
+		privateTmp: true, loUp: true, chroot: "/srv/a;b=c",
 	}
 	out, err := decodeSettings(string(in.encode(nil)))
 	if err != nil {
@@ -40,7 +41,8 @@ func TestHelperSettingsRoundTrip(t *testing.T) {
 	}
 	if out.umask != in.umask || !out.noNewPrivs || !out.listenPID || out.closeStd != 5 || out.errFD != 4 ||
 		len(out.limits) != 2 || out.limits[0] != in.limits[0] || out.limits[1] != in.limits[1] ||
-		out.cred.Uid != 1000 || out.cred.Gid != 100 || len(out.cred.Groups) != 2 || out.cred.Groups[1] != 27 {
+		out.cred.Uid != 1000 || out.cred.Gid != 100 || len(out.cred.Groups) != 2 || out.cred.Groups[1] != 27 ||
+		!out.privateTmp || !out.loUp || out.chroot != in.chroot {
 		t.Errorf("decode(encode(%+v)) = %+v", in, out)
 	}
 	empty, err := decodeSettings(string((&helperSettings{umask: -1, errFD: 3, cred: &syscall.Credential{Uid: 1}}).encode(nil)))
