@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -30,11 +31,19 @@ type execHandler struct {
 	devNull int
 	log     *zap.Logger
 	obs     Observer
+
+	// sb and bc put each instance in its box (dynamic user, cgroup);
+	// boxes maps a running *spawn.Process to its *box, for noteProc and
+	// finish, which wait mode calls with the process only.
+	sb    *sandbox
+	bc    boxConfig
+	boxes sync.Map
 }
 
-func newExecHandler(svc *config.Service, devNull int, log *zap.Logger, obs Observer) *execHandler {
+func newExecHandler(svc *config.Service, devNull int, log *zap.Logger, obs Observer, sb *sandbox) *execHandler {
 	ex := svc.Exec
-	h := &execHandler{service: svc.Name, ex: ex, devNull: devNull, log: log, obs: obs}
+	h := &execHandler{service: svc.Name, ex: ex, devNull: devNull, log: log, obs: obs, sb: sb}
+	h.bc = sb.boxConfigFor(ex, log)
 	keys := make([]string, 0, len(ex.Environment))
 	for k := range ex.Environment {
 		keys = append(keys, k)
@@ -87,6 +96,11 @@ func (h *execHandler) spec(peer *spawn.Conn, instance string, fd int, stderr int
 		NoNewPrivs:  h.ex.NoNewPrivileges,
 		Umask:       umask,
 		StopTimeout: h.ex.StopTimeout,
+		Chroot:      h.ex.Chroot,
+		PrivateTmp:  h.ex.PrivateTmp,
+		// private_network: a network namespace with lo only; the
+		// connection, made in acceptd's namespace, keeps working.
+		PrivateNetwork: h.ex.PrivateNetwork,
 	}
 	if h.ex.Pass == config.PassListenFDs {
 		// As systemd passes sockets: fd 3, LISTEN_FDS=1, LISTEN_PID the
@@ -135,7 +149,7 @@ func (h *execHandler) start(peer *spawn.Conn, instance string, fd int) (proc *sp
 		logR = r
 		stderr = int(w.Fd())
 	}
-	proc, err = spawn.Start(h.spec(peer, instance, fd, stderr))
+	proc, err = h.launch(h.spec(peer, instance, fd, stderr), instance)
 	if err != nil {
 		if logR != nil {
 			logR.Close()
@@ -145,10 +159,40 @@ func (h *execHandler) start(peer *spawn.Conn, instance string, fd int) (proc *sp
 	return proc, logR, nil
 }
 
+// launch starts sp for instance in its box: a dynamic user and a cgroup
+// when the service and the host have them. Services with neither go
+// straight to spawn.Start.
+func (h *execHandler) launch(sp *spawn.Spec, instance string) (*spawn.Process, error) {
+	bx, err := h.sb.prepare(h.bc, sp, instance)
+	if err != nil {
+		return nil, err
+	}
+	proc, err := spawn.Start(sp)
+	h.sb.started(bx, err)
+	if err != nil {
+		return nil, err
+	}
+	if bx != nil {
+		h.boxes.Store(proc, bx)
+	}
+	return proc, nil
+}
+
+// boxOf returns proc's box, or nil.
+func (h *execHandler) boxOf(proc *spawn.Process) *box {
+	if v, ok := h.boxes.Load(proc); ok {
+		return v.(*box)
+	}
+	return nil
+}
+
 // noteProc records a started process in the instance for the status.
 func (h *execHandler) noteProc(in *instance, proc *spawn.Process) {
 	in.pid.Store(int64(proc.Pid()))
-	if h.cred != nil {
+	if bx := h.boxOf(proc); bx != nil && bx.uid >= 0 {
+		in.uid.Store(bx.uid)
+		in.gid.Store(bx.uid)
+	} else if h.cred != nil {
 		in.uid.Store(int64(h.cred.Uid))
 		in.gid.Store(int64(h.cred.Gid))
 	} else {
@@ -183,7 +227,11 @@ func (h *execHandler) Handle(ctx context.Context, c *Conn, in *instance) outcome
 		serr = cerr
 	}
 	if serr != nil {
-		return outcome{refused: refusedSpawn, err: serr}
+		why := refusedSpawn
+		if errors.Is(serr, errNoDynamicUser) {
+			why = refusedDynUser
+		}
+		return outcome{refused: why, err: serr}
 	}
 	if h.obs != nil {
 		h.obs.SpawnLatency(h.service, time.Since(c.Accepted))
@@ -201,19 +249,34 @@ func (h *execHandler) finish(ctx context.Context, proc *spawn.Process, logR *os.
 	} else {
 		close(logDone)
 	}
-	// Shutdown and runtime_max stop the process group; neither costs a
-	// goroutine while the instance runs normally.
-	stopOnCancel := context.AfterFunc(ctx, proc.Stop)
+	// Shutdown and runtime_max stop the process group (and the cgroup's
+	// processes that left it); neither costs a goroutine while the
+	// instance runs normally.
+	bx := h.boxOf(proc)
+	stop := proc.Stop
+	if bx != nil && bx.cg != nil {
+		stop = func() {
+			proc.Stop()
+			bx.terminate()
+		}
+	}
+	stopOnCancel := context.AfterFunc(ctx, stop)
 	defer stopOnCancel()
 	var timedOut atomic.Bool
 	if h.ex.RuntimeMax > 0 {
 		t := time.AfterFunc(h.ex.RuntimeMax, func() {
 			timedOut.Store(true)
-			proc.Stop()
+			stop()
 		})
 		defer t.Stop()
 	}
 	res, err := proc.Wait()
+	if bx != nil {
+		// What is left of the instance is killed (cgroup) or waited
+		// for; its UID is held until then.
+		h.boxes.Delete(proc)
+		h.sb.end(bx, instance)
+	}
 	select {
 	case <-logDone:
 	case <-time.After(time.Second):

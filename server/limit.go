@@ -78,6 +78,7 @@ const (
 	refusedShutdown  refusal = "shutdown"
 	refusedProxyHdr  refusal = "proxy_header"
 	refusedHandoff   refusal = "handoff"
+	refusedDynUser   refusal = "dynamic_user"
 )
 
 // acquire takes a slot for a client at addr, or says why not.

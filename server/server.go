@@ -37,6 +37,12 @@ type Options struct {
 	// Listen opens one listening socket; nil binds a fresh socket. Socket
 	// activation replaces it with one that takes inherited sockets first.
 	Listen func(ctx context.Context, a config.Address, opt config.Socket) (*Listener, error)
+	// DynamicUIDDir holds the lock files of dynamic users; "" is
+	// /run/acceptd/dynamic-uid, shared by every acceptd on the host.
+	DynamicUIDDir string
+	// NoCgroups keeps instances out of per-instance cgroups even where
+	// cgroup v2 is writable (process groups only).
+	NoCgroups bool
 }
 
 // Listener is an opened listening socket, as returned by Options.Listen.
@@ -52,6 +58,8 @@ type Server struct {
 	relayer *relay.Relayer
 	// sender is the socket every handoff service sends from.
 	sender *handoff.Sender
+	// sandbox holds the dynamic UIDs and cgroups of exec instances.
+	sandbox *sandbox
 
 	// reloadMu serialises Apply: two reloads never interleave.
 	reloadMu sync.Mutex
@@ -94,7 +102,14 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		devNull.Close()
 		return nil, err
 	}
+	sb, err := newSandbox(cfg, opts, opts.Log)
+	if err != nil {
+		devNull.Close()
+		sender.Close()
+		return nil, err
+	}
 	s := &Server{
+		sandbox:   sb,
 		sender:    sender,
 		log:       opts.Log,
 		opts:      opts,
@@ -110,6 +125,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		devNull.Close()
 		s.relayer.Close()
 		s.sender.Close()
+		s.sandbox.close(0)
 		return nil, err
 	}
 	return s, nil
@@ -231,6 +247,7 @@ func (s *Server) apply(cfg *config.Config) (ReloadResult, error) {
 	}
 	s.services, s.byName, s.cfg = services, byName, cfg
 	s.mu.Unlock()
+	s.sandbox.setRange(cfg.DynamicUsers)
 
 	for _, l := range toClose {
 		l.close()
@@ -294,7 +311,7 @@ func (s *Server) newSettings(sc *config.Service) (*settings, error) {
 	log := s.log.With(zap.String("service", sc.Name))
 	switch sc.Mode {
 	case config.ModeExec:
-		st.handler = newExecHandler(sc, int(s.devNull.Fd()), log, s.opts.Observer)
+		st.handler = newExecHandler(sc, int(s.devNull.Fd()), log, s.opts.Observer, s.sandbox)
 	case config.ModeBuiltin:
 		st.handler = &builtinHandler{kind: sc.Builtin, now: time.Now}
 	case config.ModeProxy:
@@ -438,6 +455,9 @@ func (s *Server) shutdown(stopHandlers context.CancelFunc) {
 	}
 	s.relayer.Close()
 	s.sender.Close()
+	// Processes of ended instances that are not gone yet hold their
+	// dynamic UID and cgroup; they get a little longer.
+	s.sandbox.close(2 * time.Second)
 	// 5. Remove the socket files acceptd created.
 	for _, l := range listeners {
 		l.close()

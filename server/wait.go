@@ -135,7 +135,7 @@ func (h *execHandler) startOwner(instance string, fd int) (*spawn.Process, error
 	case "socket":
 		stderr = fd
 	}
-	p, err := spawn.Start(h.spec(nil, instance, fd, stderr))
+	p, err := h.launch(h.spec(nil, instance, fd, stderr), instance)
 	if err != nil {
 		unix.SetNonblock(fd, true)
 	}

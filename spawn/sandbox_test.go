@@ -231,4 +231,3 @@ func mountOrSkip(t testing.TB) string {
 	t.Skip("no cgroup2 mount")
 	return ""
 }
-
