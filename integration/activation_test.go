@@ -200,13 +200,15 @@ service "usock" {
 	if !haveWeb {
 		t.Errorf("acceptd does not hold the systemd:web socket %s: %v", webInode, fds)
 	}
-	found := false
-	for _, e := range d.logs("") {
-		if strings.Contains(e.str("msg"), "inherited socket") && e["fd"] == float64(6) {
-			found = true
+	// The log reaches d.out through a pipe: wait for the line.
+	if !testutil.Poll(10*time.Second, func() bool {
+		for _, e := range d.logs("") {
+			if strings.Contains(e.str("msg"), "inherited socket") && e["fd"] == float64(6) {
+				return true
+			}
 		}
-	}
-	if !found {
+		return false
+	}) {
 		t.Errorf("no log line about closing the unclaimed fd 6; output:\n%s", d.out)
 	}
 	for _, s := range []string{"web", "byfd", "plain", "usock"} {
@@ -284,7 +286,8 @@ service "echo" {
 			o := actOpts{files: tc.files, env: tc.env, listenPID: tc.listenPID}
 			if tc.errText == "" {
 				d := startActivated(t, tc.body, o)
-				if tc.warn != "" && !strings.Contains(d.out.String(), tc.warn) {
+				// The log reaches d.out through a pipe: wait for it.
+				if tc.warn != "" && !testutil.Poll(10*time.Second, func() bool { return strings.Contains(d.out.String(), tc.warn) }) {
 					t.Errorf("no warning containing %q; output:\n%s", tc.warn, d.out)
 				}
 				if l := d.service("echo").Listen; len(l) != 1 {
