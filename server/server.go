@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +37,9 @@ type Options struct {
 	Observer Observer
 	// Listen opens one listening socket; nil binds a fresh socket. Socket
 	// activation replaces it with one that takes inherited sockets first.
-	Listen func(ctx context.Context, a config.Address, opt config.Socket) (*Listener, error)
+	// It may return several sockets for one address (systemd:NAME when
+	// systemd passes several sockets under one name).
+	Listen func(ctx context.Context, a config.Address, opt config.Socket) ([]*Listener, error)
 	// DynamicUIDDir holds the lock files of dynamic users; "" is
 	// /run/acceptd/dynamic-uid, shared by every acceptd on the host.
 	DynamicUIDDir string
@@ -91,7 +94,13 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		opts.Log = zap.NewNop()
 	}
 	if opts.Listen == nil {
-		opts.Listen = listenSocket
+		opts.Listen = func(ctx context.Context, a config.Address, opt config.Socket) ([]*Listener, error) {
+			l, err := listenSocket(ctx, a, opt)
+			if err != nil {
+				return nil, err
+			}
+			return []*Listener{l}, nil
+		}
 	}
 	devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
@@ -158,21 +167,26 @@ func (s *Server) apply(cfg *config.Config) (ReloadResult, error) {
 	for _, sc := range cfg.Services {
 		for i, la := range sc.Listen {
 			key := listenKey(sc, i)
-			want[key] = sc
-			if _, ok := s.listeners[key]; ok {
+			if keys := s.keysOf(key, nil); len(keys) > 0 {
+				for _, k := range keys {
+					want[k] = sc
+				}
 				continue
 			}
 			if _, ok := opened[key]; ok {
 				continue
 			}
-			l, err := s.opts.Listen(context.Background(), la.Address, sc.Socket)
+			ls, err := s.opts.Listen(context.Background(), la.Address, sc.Socket)
 			if err != nil {
 				closeOpened()
 				return res, fmt.Errorf("%sbind service %q: %w", where(la.Range), sc.Name, err)
 			}
-			l.key = key
-			l.done = make(chan struct{})
-			opened[key] = l
+			for j, l := range ls {
+				l.key = extraKey(key, j)
+				l.done = make(chan struct{})
+				opened[l.key] = l
+				want[l.key] = sc
+			}
 		}
 	}
 
@@ -240,9 +254,11 @@ func (s *Server) apply(cfg *config.Config) (ReloadResult, error) {
 	for _, sc := range cfg.Services {
 		svc := byName[sc.Name]
 		for i := range sc.Listen {
-			l := s.listeners[listenKey(sc, i)]
-			l.svc.Store(svc)
-			svc.listeners = append(svc.listeners, l)
+			for _, k := range s.keysOf(listenKey(sc, i), nil) {
+				l := s.listeners[k]
+				l.svc.Store(svc)
+				svc.listeners = append(svc.listeners, l)
+			}
 		}
 	}
 	s.services, s.byName, s.cfg = services, byName, cfg
@@ -275,6 +291,27 @@ func listenKey(sc *config.Service, i int) string {
 		return fmt.Sprintf("%s %s#%d", la.Key(), sc.Name, i)
 	}
 	return la.Key()
+}
+
+// extraKey names the j-th socket of one listen address: an address may
+// stand for several sockets (systemd:NAME).
+func extraKey(key string, j int) string {
+	if j == 0 {
+		return key
+	}
+	return key + "#" + strconv.Itoa(j)
+}
+
+// keysOf returns the keys in s.listeners of every socket of the listen
+// address key, appended to dst.
+func (s *Server) keysOf(key string, dst []string) []string {
+	for j := 0; ; j++ {
+		k := extraKey(key, j)
+		if _, ok := s.listeners[k]; !ok {
+			return dst
+		}
+		dst = append(dst, k)
+	}
 }
 
 // sameService reports whether two declarations of a service are equal but
