@@ -315,6 +315,11 @@ func statusHasUID(path string, want, buf []byte) bool {
 	if n <= 0 {
 		return false
 	}
+	// A zombie holds nothing and may wait long for a reaper that is
+	// not ours (a container's init).
+	if bytes.Contains(buf[:n], []byte("\nState:\tZ")) {
+		return false
+	}
 	i := bytes.Index(buf[:n], []byte("\nUid:"))
 	if i < 0 {
 		return false

@@ -1,0 +1,122 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+)
+
+func TestCgroupName(t *testing.T) {
+	for in, want := range map[string]string{
+		"hello@8-127.0.0.1:31337-127.0.0.1:50312": "hello@8",
+		"my-svc@12-[::1]:80-[::1]:5000":           "my-svc@12",
+		"tftp@3":                                  "tftp@3",
+	} {
+		if got := cgroupName(in); got != want {
+			t.Errorf("cgroupName(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+func TestUIDInUse(t *testing.T) {
+	if !uidInUse(uint32(os.Getuid())) {
+		t.Error("our own uid not found in use")
+	}
+	if uidInUse(4123456789) {
+		t.Error("an unused uid found in use")
+	}
+}
+
+// TestSandboxDynamicUserWithoutCgroup: without a cgroup, a grandchild
+// that left the process group and the session outlives the instance, and
+// its UID stays held until it is gone.
+func TestSandboxDynamicUserWithoutCgroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	cfg := parse(t, `
+dynamic_users { range = "64000-64001" }
+service "esc" {
+  listen = ["127.0.0.1:0"]
+  exec {
+    command = ["/bin/sh", "-c", "setsid sleep 30 </dev/null >/dev/null 2>&1 & echo $!"]
+    dynamic_user = true
+    stderr = "null"
+  }
+}
+`)
+	lockDir := t.TempDir()
+	srv, err := New(cfg, Options{Log: zaptest.NewLogger(t), DynamicUIDDir: lockDir, NoCgroups: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	addr := addrOf(t, srv, "esc")
+	pidOf := func() int {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		pid, err := strconv.Atoi(strings.TrimSpace(line))
+		if err != nil {
+			t.Fatalf("program said %q", line)
+		}
+		return pid
+	}
+	held := func() []string {
+		ents, _ := os.ReadDir(lockDir)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	gc := pidOf()
+	defer syscall.Kill(gc, syscall.SIGKILL)
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		for end := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("timed out waiting for %s; held %v", what, held())
+			}
+		}
+	}
+	until("instance end", func() bool { return srv.Status().Services[0].Connected == 0 })
+	// The grandchild lives on with the UID, which stays held.
+	time.Sleep(200 * time.Millisecond)
+	if h := held(); len(h) != 1 {
+		t.Fatalf("held %v; want the grandchild's UID", h)
+	}
+	first := held()[0]
+	if b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(gc), "status")); !strings.Contains(string(b), "\nUid:\t"+first+"\t") {
+		t.Fatalf("grandchild %d does not run as %s", gc, first)
+	}
+	// The next instance gets the other UID.
+	gc2 := pidOf()
+	defer syscall.Kill(gc2, syscall.SIGKILL)
+	until("second instance end", func() bool { return srv.Status().Services[0].Connected == 0 })
+	if h := held(); len(h) != 2 {
+		t.Fatalf("held %v; want both", h)
+	}
+	syscall.Kill(gc, syscall.SIGKILL)
+	syscall.Kill(gc2, syscall.SIGKILL)
+	until("UIDs released", func() bool { return len(held()) == 0 })
+}
