@@ -134,13 +134,6 @@ func (s *slots) waitFree(ctx context.Context) bool {
 	}
 }
 
-// inUse returns the number of slots taken.
-func (s *slots) inUse() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.active
-}
-
 // acl is a service's allow and deny lists. Deny wins over allow; an empty
 // allow list allows every address. Peers without an IP address (UNIX
 // sockets) are governed by the socket file's mode instead.

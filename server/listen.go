@@ -48,10 +48,6 @@ type listener struct {
 	done chan struct{}
 }
 
-// listenFunc opens one listening socket for a service; it is a field of the
-// server so tests and socket activation can replace it.
-type listenFunc func(ctx context.Context, a config.Address, opt config.Socket) (*listener, error)
-
 // defaultBacklog is systemd's Backlog= default (SOMAXCONN on current
 // kernels), far more than net.Listen's somaxconn-capped default may be.
 const defaultBacklog = 4096

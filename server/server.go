@@ -82,7 +82,6 @@ type Server struct {
 	hctx     context.Context
 	loops    sync.WaitGroup
 	idle     *idleTracker
-	exitIdle func()
 }
 
 // New checks that every service can run and binds every listening socket

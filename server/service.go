@@ -397,11 +397,3 @@ func (s *service) stopTimeout() time.Duration {
 	return 5 * time.Second
 }
 
-// stopInstances asks every live instance's process group to stop.
-func (s *service) stopInstances() {
-	s.insts.each(func(_ uint64, in *instance) {
-		if p := in.proc.Load(); p != nil {
-			p.Stop()
-		}
-	})
-}
