@@ -77,11 +77,11 @@ type Server struct {
 	draining []*service
 
 	// Set when Run starts; reloads start accept loops under them.
-	running  atomic.Bool
-	actx     context.Context
-	hctx     context.Context
-	loops    sync.WaitGroup
-	idle     *idleTracker
+	running atomic.Bool
+	actx    context.Context
+	hctx    context.Context
+	loops   sync.WaitGroup
+	idle    *idleTracker
 }
 
 // New checks that every service can run and binds every listening socket

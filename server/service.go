@@ -396,4 +396,3 @@ func (s *service) stopTimeout() time.Duration {
 	}
 	return 5 * time.Second
 }
-
