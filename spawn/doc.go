@@ -9,8 +9,14 @@
 // calls wait4(-1): other code in the same process may use os/exec, and a
 // catch-all reaper would steal its children.
 //
+// A child may be born in a cgroup v2 of its own ([Spec.CgroupFD], clone3
+// with CLONE_INTO_CGROUP) and under another root ([Spec.Chroot]) on that
+// same path. Subpackage uidpool hands out dynamic users, subpackage cgroup
+// makes and kills the per-instance cgroups.
+//
 // What the kernel's fork path cannot do (resource limits, no_new_privs, a
-// umask, LISTEN_PID equal to the child's own pid) is done by a helper: the
+// umask, LISTEN_PID equal to the child's own pid, a private /tmp, lo up in
+// a private network namespace) is done by a helper: the
 // acceptd binary itself, re-executed with a hidden first argument, which
 // applies the settings and then execs the real program in place, keeping
 // the pid (the moby "reexec" pattern). Only a Spec that asks for one of

@@ -26,7 +26,8 @@ const helperExitCode = 127
 // MaybeRunHelper must be called first thing in main (and in the TestMain of
 // any package whose tests spawn through the helper). When the process was
 // started as the helper it applies the settings of the Spec (rlimits,
-// umask, no_new_privs, credentials, working directory, LISTEN_PID) and
+// umask, private /tmp, lo up, chroot, no_new_privs, credentials, working
+// directory, LISTEN_PID) and
 // execs the real program in its place, keeping the pid; it does not
 // return.
 //
