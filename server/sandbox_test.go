@@ -38,7 +38,9 @@ func TestUIDInUse(t *testing.T) {
 
 // TestSandboxDynamicUserWithoutCgroup: without a cgroup, a grandchild
 // that left the process group and the session outlives the instance, and
-// its UID stays held until it is gone.
+// its UID stays held until it is gone. The program prints the
+// grandchild's pid once it has its own session: until then the group
+// kill at the instance's end would still reach it.
 func TestSandboxDynamicUserWithoutCgroup(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -48,7 +50,7 @@ dynamic_users { range = "64000-64001" }
 service "esc" {
   listen = ["127.0.0.1:0"]
   exec {
-    command = ["/bin/sh", "-c", "setsid sleep 30 </dev/null >/dev/null 2>&1 & echo $!"]
+    command = ["/bin/sh", "-c", "setsid sleep 30 </dev/null >/dev/null 2>&1 & p=$!; while [ \"$(cut -d' ' -f6 /proc/$p/stat)\" != $p ]; do :; done; echo $p"]
     dynamic_user = true
     stderr = "null"
   }
