@@ -206,7 +206,12 @@ func runBulk(args []string) error {
 					return
 				}
 			}
-			c.(interface{ CloseWrite() error }).CloseWrite()
+			// The data is all zeros; one 0xff byte ends it. A half-close
+			// would be simpler, but socket-proxyd does not forward it.
+			if _, err := c.Write([]byte{0xff}); err != nil {
+				errc <- err
+				return
+			}
 			// The sink's count is what really arrived.
 			var cnt [8]byte
 			if _, err := io.ReadFull(c, cnt[:]); err != nil {
@@ -347,13 +352,24 @@ func serveBackend(c net.Conn) {
 		}
 		io.Copy(c, c)
 	case 'u':
-		n, err := io.Copy(io.Discard, c)
-		if err != nil {
-			return
+		// Zeros until a 0xff byte, which is the last byte the client
+		// sends: it can only end a read.
+		buf := make([]byte, 256<<10)
+		var n int64
+		for {
+			k, err := c.Read(buf)
+			n += int64(k)
+			if k > 0 && buf[k-1] == 0xff {
+				break
+			}
+			if err != nil {
+				return
+			}
 		}
 		var cnt [8]byte
-		binary.BigEndian.PutUint64(cnt[:], uint64(n))
+		binary.BigEndian.PutUint64(cnt[:], uint64(n-1))
 		c.Write(cnt[:])
+		io.Copy(io.Discard, c)
 	case 'd':
 		buf := make([]byte, 256<<10)
 		for {
