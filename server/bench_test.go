@@ -56,9 +56,9 @@ func parseB(b *testing.B, src string) *config.Config {
 
 // startB runs a server for cfg without logging (a benchmark measures the
 // server, not zaptest) until the benchmark ends.
-func startB(b *testing.B, cfg *config.Config) *Server {
+func startB(b *testing.B, cfg *config.Config, opts Options) *Server {
 	b.Helper()
-	srv, err := New(cfg, Options{})
+	srv, err := New(cfg, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -156,10 +156,15 @@ func (r churnResult) report(b *testing.B) {
 // socket on stdin/stdout, its exit, the reap and the log line, with 1, 8
 // and 64 clients at a time, for stderr = "null" and the default "log"
 // (a pipe and a reader goroutine per connection).
+//
+// cgroup=on is the default where a cgroup2 hierarchy is writable (every
+// instance in a cgroup of its own); cgroup=off is Options.NoCgroups, the
+// plain fork+exec path. Where no hierarchy is writable both are the same.
 func BenchmarkExecSpawn(b *testing.B) {
 	prog := tinyProgram(b)
-	for _, stderr := range []string{"null", "log"} {
-		srv := startB(b, parseB(b, fmt.Sprintf(`
+	for _, cg := range []string{"on", "off"} {
+		for _, stderr := range []string{"null", "log"} {
+			srv := startB(b, parseB(b, fmt.Sprintf(`
 service "hello" {
   listen          = ["127.0.0.1:0"]
   max_connections = 1000
@@ -167,14 +172,15 @@ service "hello" {
     command = [%q]
     stderr  = %q
   }
-}`, prog, stderr)))
-		addr := listenAddr(b, srv, "hello")
-		for _, conc := range []int{1, 8, 64} {
-			b.Run(fmt.Sprintf("stderr=%s/c=%d", stderr, conc), func(b *testing.B) {
-				churn(addr, conc, conc) // warm up: threads, pools
-				b.ResetTimer()
-				churn(addr, b.N, conc).report(b)
-			})
+}`, prog, stderr)), Options{NoCgroups: cg == "off"})
+			addr := listenAddr(b, srv, "hello")
+			for _, conc := range []int{1, 8, 64} {
+				b.Run(fmt.Sprintf("cgroup=%s/stderr=%s/c=%d", cg, stderr, conc), func(b *testing.B) {
+					churn(addr, conc, conc) // warm up: threads, pools
+					b.ResetTimer()
+					churn(addr, b.N, conc).report(b)
+				})
+			}
 		}
 	}
 }
@@ -187,7 +193,7 @@ service "time" {
   listen          = ["127.0.0.1:0"]
   max_connections = 1000
   builtin         = "time"
-}`))
+}`), Options{})
 	addr := listenAddr(b, srv, "time")
 	for _, conc := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("c=%d", conc), func(b *testing.B) {
@@ -212,7 +218,7 @@ service "time" {
   listen          = ["127.0.0.1:0"]
   max_connections = 1000
   builtin         = "time"
-}`))
+}`), Options{})
 	addr := listenAddr(b, srv, "time")
 	for _, every := range []time.Duration{0, 10 * time.Millisecond} {
 		name := "loop"
