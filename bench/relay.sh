@@ -132,25 +132,9 @@ for rep in $(seq 1 "$REPS"); do
 	done
 done
 
-# tree PID: PID and its descendants (socat forks one per connection).
-tree() {
-	local p=$1
-	echo "$p"
-	for c in $(pgrep -P "$p" || true); do tree "$c"; done
-}
-# usage PID: "pss_kib fds pipes" summed over the process tree.
-usage() {
-	local pss=0 fds=0 pipes=0 p v
-	for p in $(tree "$1"); do
-		v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
-		pss=$((pss + ${v:-0}))
-		v=$(ls "/proc/$p/fd" 2>/dev/null | wc -l)
-		fds=$((fds + v))
-		v=$(find "/proc/$p/fd" -lname 'pipe:*' 2>/dev/null | wc -l)
-		pipes=$((pipes + v))
-	done
-	echo "$pss $fds $pipes"
-}
+# usage PID: "pss_kib fds pipes" summed over PID and its descendants
+# (socat forks one per connection).
+usage() { "$LG" usage -pid "$1"; }
 kmem() { awk '/^(Slab|KernelStack|PageTables):/ {s += $2} END {print s}' /proc/meminfo; }
 
 idle=$tmp/idle

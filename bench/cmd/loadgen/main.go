@@ -10,7 +10,9 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +39,8 @@ func main() {
 		err = runFreePort(args)
 	case "waitport":
 		err = runWaitPort(args)
+	case "usage":
+		err = runUsage(args)
 	default:
 		fmt.Fprintf(os.Stderr, "loadgen: unknown command %q\n", cmd)
 		os.Exit(2)
@@ -423,5 +427,63 @@ func runWaitPort(args []string) error {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	return nil
+}
+
+// runUsage prints "PSS_KIB FDS PIPES" summed over -pid and all its
+// descendants (socat forks one process per connection), from one pass
+// over /proc.
+func runUsage(args []string) error {
+	fs := flag.NewFlagSet("usage", flag.ExitOnError)
+	root := fs.Int("pid", 0, "process whose tree to measure")
+	fs.Parse(args)
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return err
+	}
+	children := map[int][]int{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The fields after the command name, which is in parentheses
+		// and may hold anything: state, ppid, ...
+		rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
+		f := strings.Fields(rest)
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		children[ppid] = append(children[ppid], pid)
+	}
+	var pss, fds, pipes int
+	todo := []int{*root}
+	for len(todo) > 0 {
+		pid := todo[len(todo)-1]
+		todo = append(todo[:len(todo)-1], children[pid]...)
+		dir := "/proc/" + strconv.Itoa(pid)
+		if b, err := os.ReadFile(dir + "/smaps_rollup"); err == nil {
+			for line := range strings.Lines(string(b)) {
+				if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+					k, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+					pss += k
+					break
+				}
+			}
+		}
+		fdEnts, _ := os.ReadDir(dir + "/fd")
+		fds += len(fdEnts)
+		for _, fe := range fdEnts {
+			if l, err := os.Readlink(filepath.Join(dir, "fd", fe.Name())); err == nil && strings.HasPrefix(l, "pipe:") {
+				pipes++
+			}
+		}
+	}
+	fmt.Println(pss, fds, pipes)
 	return nil
 }
