@@ -249,6 +249,11 @@ func (d *daemon) noteChildren() {
 // instance behind.
 func (d *daemon) stop(files ...string) {
 	d.t.Helper()
+	defer func() {
+		if d.t.Failed() {
+			d.t.Logf("acceptd output:\n%s", d.out)
+		}
+	}()
 	d.noteChildren()
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {

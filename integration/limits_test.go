@@ -23,7 +23,7 @@ func greeted(t testing.TB, c net.Conn) bool {
 	if c == nil {
 		return false
 	}
-	c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	c.SetReadDeadline(time.Now().Add(greetTimeout))
 	line, err := bufio.NewReader(c).ReadString('\n')
 	switch {
 	case err == nil && line == "hello\n":
@@ -301,3 +301,7 @@ func closeAll(conns []net.Conn) {
 		c.Close()
 	}
 }
+
+// greetTimeout bounds the wait for a greeting: spawning 64 programs at
+// once on 2 busy cores takes a while, but not this long.
+const greetTimeout = 30 * time.Second
