@@ -295,7 +295,6 @@ service "denywins" {
 	d.stop()
 }
 
-
 func closeAll(conns []net.Conn) {
 	for _, c := range conns {
 		c.Close()

@@ -59,10 +59,7 @@ service "many" {
 	}
 	var zombies []testutil.Stat
 	if !testutil.Poll(10*time.Second, func() bool {
-		zombies = zombies[:0]
-		for _, c := range testutil.Children(d.pid()) {
-			zombies = append(zombies, c)
-		}
+		zombies = testutil.Children(d.pid())
 		return len(zombies) == 0
 	}) {
 		t.Errorf("acceptd still has children (zombies?) after every connection ended: %+v", zombies)
