@@ -14,8 +14,8 @@ import (
 
 // TestManyConnectionsInARow: 2,000 connections one after the other,
 // each through a fresh child: all served, no zombie left, and acceptd's
-// open fds back to their count before (threads too, give or take the
-// couple that Go's runtime may add and never gives back).
+// open fds back to their count before; threads too, give or take the few
+// that Go's runtime may add under load and never gives back.
 func TestManyConnectionsInARow(t *testing.T) {
 	const n = 2000
 	echo, err := exec.LookPath("echo")
@@ -71,8 +71,11 @@ service "many" {
 	}) {
 		t.Errorf("acceptd has %d fds after %d connections, %d before:\nbefore %v\nafter  %v", len(fds), n, len(fds0), fds0, fds)
 	}
+	// Go's runtime keeps the threads it once needed (a fork under load
+	// blocks one) and never ends them, so a few more than before is
+	// normal; a leak would grow with the number of connections.
 	threads, _ := testutil.Threads(d.pid())
-	if threads > threads0+2 {
+	if threads > threads0+10 {
 		t.Errorf("acceptd has %d threads after %d connections, %d before", threads, n, threads0)
 	}
 	t.Logf("fds %d -> %d, threads %d -> %d", len(fds0), len(fds), threads0, threads)
