@@ -234,3 +234,31 @@ func tryRequest(addr, in string) (string, error) {
 	_, err = b.ReadFrom(c)
 	return b.String(), err
 }
+
+// TestExamplesCheck: every configuration in examples/ is valid.
+func TestExamplesCheck(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(bins.root, "examples", "*.hcl"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, peer := range []string{"busybox", "git"} {
+				if strings.Contains(string(src), `["`+peer+`"`) {
+					testutil.RequirePeer(t, peer)
+				}
+			}
+			if strings.Contains(string(src), `user `) {
+				testutil.RequireRoot(t)
+			}
+			code, stdout, stderr := runSplit(t, "check", "-config", f)
+			if code != 0 {
+				t.Errorf("acceptd check %s: exit %d\n%s%s", f, code, stdout, stderr)
+			}
+		})
+	}
+}
