@@ -128,11 +128,13 @@ func (h *execHandler) spec(peer *spawn.Conn, instance string, fd int, stderr int
 // start starts the program on socket fd (called inside RawConn.Control,
 // so fd stays valid). logR, when not nil, is the read end of the child's
 // stderr pipe, for finish.
-func (h *execHandler) start(peer *spawn.Conn, instance string, fd int) (proc *spawn.Process, logR *os.File, err error) {
+func (h *execHandler) start(peer *spawn.Conn, instance string, fd int, blocking bool) (proc *spawn.Process, logR *os.File, err error) {
 	// The child must see a blocking socket, as inetd programs expect;
 	// O_NONBLOCK lives in the shared file description.
-	if err := unix.SetNonblock(fd, false); err != nil {
-		return nil, nil, fmt.Errorf("set blocking: %w", err)
+	if !blocking {
+		if err := unix.SetNonblock(fd, false); err != nil {
+			return nil, nil, fmt.Errorf("set blocking: %w", err)
+		}
 	}
 	stderr := h.devNull
 	switch h.ex.Stderr {
@@ -220,7 +222,7 @@ func (h *execHandler) Handle(ctx context.Context, c *Conn, in *instance) outcome
 	var logR *os.File
 	var serr error
 	cerr := rc.Control(func(fd uintptr) {
-		proc, logR, serr = h.start(&c.Peer, c.Instance, int(fd))
+		proc, logR, serr = h.start(&c.Peer, c.Instance, int(fd), false)
 	})
 	c.Close()
 	if cerr != nil && serr == nil {

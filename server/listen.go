@@ -32,6 +32,8 @@ type listener struct {
 	// readability on; see watcher.
 	watchMu sync.Mutex
 	watch   *os.File
+	// rc is the listening socket's RawConn, for raw accepts.
+	rc syscall.RawConn
 	// bound is the address as the kernel reports it (the real port when 0
 	// was asked).
 	bound string

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,8 +34,19 @@ type sandbox struct {
 	// pending counts instances whose processes are not all gone yet:
 	// their UID and cgroup are still held and retried in the background.
 	pending sync.WaitGroup
-	ctx     context.Context
-	cancel  context.CancelFunc
+	// npending mirrors pending for the shutdown message.
+	npending atomic.Int64
+
+	// pool holds empty instance cgroups for reuse, by their limits:
+	// making and removing a cgroup directory per connection costs more
+	// than the rest of a spawn (mkdir and rmdir in cgroupfs take tens to
+	// hundreds of microseconds). An emptied cgroup is as good as new for
+	// the kill domain; its accumulated statistics are not shown.
+	poolMu sync.Mutex
+	pool   map[cgroup.Limits][]*cgroup.Group
+	cgSeq  atomic.Uint64
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 func newSandbox(cfg *config.Config, opts Options, log *zap.Logger) (*sandbox, error) {
@@ -75,14 +86,28 @@ func (sb *sandbox) close(d time.Duration) {
 		sb.pending.Wait()
 		close(done)
 	}()
+	wait := time.NewTimer(d)
+	defer wait.Stop()
 	select {
 	case <-done:
-	case <-time.After(d):
+	case <-wait.C:
+		if sb.pendingNow() == 0 {
+			<-done
+			break
+		}
 		sb.log.Warn("processes of ended instances still running at exit; their dynamic UIDs are given up")
 		sb.cancel()
 		<-done
 	}
 	sb.cancel()
+	sb.poolMu.Lock()
+	for _, gs := range sb.pool {
+		for _, g := range gs {
+			_ = g.Remove()
+		}
+	}
+	sb.pool = nil
+	sb.poolMu.Unlock()
 	if sb.cg != nil {
 		if err := sb.cg.Close(); err != nil {
 			sb.log.Warn("cgroup directory not removed", zap.Error(err))
@@ -95,6 +120,40 @@ func (sb *sandbox) close(d time.Duration) {
 type box struct {
 	uid int64
 	cg  *cgroup.Group
+	lim cgroup.Limits
+}
+
+// maxPooled bounds the empty cgroups kept per set of limits.
+const maxPooled = 64
+
+// takeGroup returns a pooled empty cgroup with limits lim, or makes one.
+func (sb *sandbox) takeGroup(lim cgroup.Limits) (*cgroup.Group, error) {
+	sb.poolMu.Lock()
+	if gs := sb.pool[lim]; len(gs) > 0 {
+		g := gs[len(gs)-1]
+		sb.pool[lim] = gs[:len(gs)-1]
+		sb.poolMu.Unlock()
+		return g, nil
+	}
+	sb.poolMu.Unlock()
+	return sb.cg.Create("i"+strconv.FormatUint(sb.cgSeq.Add(1), 10), lim)
+}
+
+// putGroup keeps an empty cgroup for the next instance with the same
+// limits, or removes it when the pool is full or closed.
+func (sb *sandbox) putGroup(g *cgroup.Group, lim cgroup.Limits) {
+	sb.poolMu.Lock()
+	if sb.ctx.Err() == nil && len(sb.pool[lim]) < maxPooled {
+		if sb.pool == nil {
+			sb.pool = map[cgroup.Limits][]*cgroup.Group{}
+		}
+		sb.pool[lim] = append(sb.pool[lim], g)
+		g = nil
+	}
+	sb.poolMu.Unlock()
+	if g != nil {
+		_ = g.Remove()
+	}
 }
 
 // boxConfig is the part of an exec service that decides its box.
@@ -149,12 +208,12 @@ func (sb *sandbox) prepare(bc boxConfig, sp *spawn.Spec, instance string) (*box,
 		sp.NoNewPrivs = true
 	}
 	if sb.cg != nil {
-		g, err := sb.cg.Create(cgroupName(instance), bc.limits)
+		g, err := sb.takeGroup(bc.limits)
 		if err != nil {
 			sb.release(bx)
 			return nil, err
 		}
-		bx.cg = g
+		bx.cg, bx.lim = g, bc.limits
 		sp.UseCgroupFD, sp.CgroupFD = true, g.FD()
 	}
 	return bx, nil
@@ -165,9 +224,6 @@ func (sb *sandbox) prepare(bc boxConfig, sp *spawn.Spec, instance string) (*box,
 func (sb *sandbox) started(bx *box, err error) {
 	if bx == nil {
 		return
-	}
-	if bx.cg != nil {
-		bx.cg.CloseFD()
 	}
 	if err != nil {
 		if bx.cg != nil {
@@ -188,19 +244,6 @@ func (sb *sandbox) release(bx *box) {
 	}
 }
 
-// cgroupName is the cgroup of instance: "SERVICE@N" (an instance name
-// holds addresses after the next '-', which may be long).
-func cgroupName(instance string) string {
-	at := strings.IndexByte(instance, '@')
-	if at < 0 {
-		return instance
-	}
-	if dash := strings.IndexByte(instance[at:], '-'); dash > 0 {
-		return instance[:at+dash]
-	}
-	return instance
-}
-
 // terminate sends SIGTERM to every process of the box's cgroup, also to
 // those that left the process group; [spawn.Process.Stop] does the rest.
 func (bx *box) terminate() {
@@ -218,6 +261,7 @@ func (sb *sandbox) end(bx *box, instance string) {
 		return
 	}
 	sb.pending.Add(1)
+	sb.npending.Add(1)
 	go sb.retry(bx, instance)
 }
 
@@ -231,9 +275,7 @@ func (sb *sandbox) tryEnd(bx *box) bool {
 			_ = bx.cg.Kill()
 			return false
 		}
-		if bx.cg.Remove() != nil {
-			return false
-		}
+		sb.putGroup(bx.cg, bx.lim)
 		bx.cg = nil
 	} else if bx.uid >= 0 && uidInUse(uint32(bx.uid)) {
 		return false
@@ -245,8 +287,11 @@ func (sb *sandbox) tryEnd(bx *box) bool {
 	return true
 }
 
+func (sb *sandbox) pendingNow() int64 { return sb.npending.Load() }
+
 func (sb *sandbox) retry(bx *box, instance string) {
 	defer sb.pending.Done()
+	defer sb.npending.Add(-1)
 	delay := time.Millisecond
 	start := time.Now()
 	warned := false

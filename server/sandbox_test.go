@@ -15,18 +15,6 @@ import (
 	"go.uber.org/zap/zaptest"
 )
 
-func TestCgroupName(t *testing.T) {
-	for in, want := range map[string]string{
-		"hello@8-127.0.0.1:31337-127.0.0.1:50312": "hello@8",
-		"my-svc@12-[::1]:80-[::1]:5000":           "my-svc@12",
-		"tftp@3":                                  "tftp@3",
-	} {
-		if got := cgroupName(in); got != want {
-			t.Errorf("cgroupName(%q) = %q; want %q", in, got, want)
-		}
-	}
-}
-
 func TestUIDInUse(t *testing.T) {
 	if !uidInUse(uint32(os.Getuid())) {
 		t.Error("our own uid not found in use")

@@ -361,6 +361,14 @@ func (s *Server) newSettings(sc *config.Service) (*settings, error) {
 }
 
 func (s *Server) startLoop(l *listener) {
+	// Exec services wait for readability on a duplicate of the socket
+	// (see watcher); making it now keeps acceptd's fd count flat from the
+	// first connection on.
+	if st := l.svc.Load().cur.Load(); st.cfg.Exec != nil {
+		if _, err := l.watcher(); err != nil {
+			s.log.Warn("socket watcher", zap.String("listen", l.bound), zap.Error(err))
+		}
+	}
 	s.loops.Add(1)
 	go func() {
 		defer s.loops.Done()

@@ -122,6 +122,35 @@ func serve(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 			s.serveDatagram(l, st.cfg.Builtin)
 			return
 		}
+		if fastExec(st, l) {
+			if st.cfg.Overflow == config.OverflowWait && !s.slots.waitFree(ctx) {
+				return
+			}
+			fd, sa, err := l.acceptRaw()
+			switch {
+			case err == nil:
+				delay = 0
+				idle.touch()
+				s.dispatchRaw(hctx, l.svc.Load().cur.Load(), l, fd, sa)
+				if !s.ratePause(ctx, st) {
+					return
+				}
+			case errors.Is(err, net.ErrClosed):
+				return
+			case isResourceExhausted(err):
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; backing off", zap.Error(err), zap.Duration("retry_in", delay))
+				if !sleepCtx(ctx, delay) {
+					return
+				}
+			default:
+				s.log.Debug("accept failed", zap.Error(err))
+				if ctx.Err() != nil {
+					return
+				}
+			}
+			continue
+		}
 		if st.cfg.Overflow == config.OverflowWait && !s.slots.waitFree(ctx) {
 			return
 		}
@@ -132,15 +161,8 @@ func serve(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 			idle.touch()
 			s = l.svc.Load()
 			s.dispatch(hctx, c)
-			if st.rate != nil {
-				if pause := st.rate.take(time.Now()); pause > 0 {
-					s.log.Warn("rate limit reached; pausing accepts",
-						zap.Int("connections", st.rate.n), zap.Duration("interval", st.rate.interval), zap.Duration("resume_in", pause))
-					if !sleepCtx(ctx, pause) {
-						return
-					}
-					s.log.Info("resuming accepts after rate limit")
-				}
+			if !s.ratePause(ctx, st) {
+				return
 			}
 		case errors.Is(err, net.ErrClosed):
 			return
@@ -160,6 +182,26 @@ func serve(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 			}
 		}
 	}
+}
+
+// ratePause counts one accepted connection against rate_limit and pauses
+// the accept loop until the window has passed when the limit is reached.
+// It reports false when ctx ended the pause.
+func (s *service) ratePause(ctx context.Context, st *settings) bool {
+	if st.rate == nil {
+		return true
+	}
+	pause := st.rate.take(time.Now())
+	if pause <= 0 {
+		return true
+	}
+	s.log.Warn("rate limit reached; pausing accepts",
+		zap.Int("connections", st.rate.n), zap.Duration("interval", st.rate.interval), zap.Duration("resume_in", pause))
+	if !sleepCtx(ctx, pause) {
+		return false
+	}
+	s.log.Info("resuming accepts after rate limit")
+	return true
 }
 
 func isResourceExhausted(err error) bool {
@@ -285,14 +327,25 @@ func (s *service) handle(ctx context.Context, st *settings, c net.Conn, seq uint
 		conn.Local = netip.AddrPortFrom(p.LocalIP, real.local.Port()).String()
 	}
 	conn.Instance = instanceName(s.name, seq, &conn.Peer, conn.Local, conn.Remote)
-	in := &instance{name: conn.Instance, remote: conn.Remote, local: conn.Local, started: accepted}
+	in := s.begin(conn)
+	o := st.handler.Handle(ctx, conn, in)
+	s.end(st, conn, in, o, src)
+}
+
+// begin registers a connection's instance for the status.
+func (s *service) begin(c *Conn) *instance {
+	in := &instance{name: c.Instance, remote: c.Remote, local: c.Local, started: c.Accepted}
 	in.uid.Store(-1)
 	in.gid.Store(-1)
-	s.insts.add(seq, in)
+	s.insts.add(c.Seq, in)
+	return in
+}
 
-	o := st.handler.Handle(ctx, conn, in)
-
-	s.insts.remove(seq)
+// end is the bookkeeping of a connection that has ended: the counters,
+// its slot, and its one log line.
+func (s *service) end(st *settings, conn *Conn, in *instance, o outcome, src netip.Prefix) {
+	accepted := conn.Accepted
+	s.insts.remove(conn.Seq)
 	s.slots.release(src)
 	s.connected.Add(-1)
 	s.bytesIn.Add(uint64(o.in))

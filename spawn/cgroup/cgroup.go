@@ -140,6 +140,9 @@ type Limits struct {
 type Group struct {
 	path string
 	fd   int
+	// events is cgroup.events, kept open so that Populated is one pread:
+	// it is asked after every instance.
+	events int
 }
 
 // Create makes the cgroup name under base with lim applied and opens it
@@ -160,7 +163,7 @@ func (m *Manager) Create(name string, lim Limits) (*Group, error) {
 	if err := unix.Mkdir(path, 0o755); err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", path, err)
 	}
-	g := &Group{path: path, fd: -1}
+	g := &Group{path: path, fd: -1, events: -1}
 	fail := func(err error) (*Group, error) {
 		_ = unix.Rmdir(path)
 		return nil, fmt.Errorf("cgroup %s: %w", path, err)
@@ -180,6 +183,12 @@ func (m *Manager) Create(name string, lim Limits) (*Group, error) {
 		return fail(err)
 	}
 	g.fd = fd
+	ev, err := unix.Openat(fd, "cgroup.events", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(fd)
+		return fail(err)
+	}
+	g.events = ev
 	return g, nil
 }
 
@@ -200,9 +209,19 @@ func (g *Group) CloseFD() {
 
 // Populated reports whether a process is left in the cgroup.
 func (g *Group) Populated() (bool, error) {
-	b, err := os.ReadFile(filepath.Join(g.path, "cgroup.events"))
-	if err != nil {
-		return false, fmt.Errorf("cgroup %s: %w", g.path, err)
+	var buf [256]byte
+	var b []byte
+	if g.events >= 0 {
+		n, err := unix.Pread(g.events, buf[:], 0)
+		if err != nil {
+			return false, fmt.Errorf("cgroup %s: read cgroup.events: %w", g.path, err)
+		}
+		b = buf[:n]
+	} else {
+		var err error
+		if b, err = os.ReadFile(filepath.Join(g.path, "cgroup.events")); err != nil {
+			return false, fmt.Errorf("cgroup %s: %w", g.path, err)
+		}
 	}
 	for line := range bytes.SplitSeq(b, []byte{'\n'}) {
 		if v, ok := bytes.CutPrefix(line, []byte("populated ")); ok {
@@ -280,6 +299,10 @@ func (g *Group) Stats() Stats {
 // Remove removes the cgroup; it fails with EBUSY while it is populated.
 func (g *Group) Remove() error {
 	g.CloseFD()
+	if g.events >= 0 {
+		unix.Close(g.events)
+		g.events = -1
+	}
 	if err := unix.Rmdir(g.path); err != nil && err != unix.ENOENT {
 		return fmt.Errorf("cgroup %s: remove: %w", g.path, err)
 	}

@@ -1,0 +1,195 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/acceptd/acceptd/config"
+	"github.com/acceptd/acceptd/spawn"
+)
+
+// The per-connection spawn path is acceptd's hot path (see bench/). For an
+// exec service on a stream socket, the accept loop takes connections with
+// a raw blocking accept4 and starts the program on its own goroutine:
+// the connection never becomes a net.Conn (no poller registration, no
+// O_NONBLOCK to undo, no TCP_NODELAY that Go sets and inetd semantics
+// must unset), and no goroutine is started before the fork. A goroutine
+// per instance then waits for the child.
+
+// fastExec reports whether connections on l for settings st take the raw
+// path: exec services with accept = true on TCP or UNIX stream sockets,
+// without a PROXY header to read first.
+func fastExec(st *settings, l *listener) bool {
+	ex := st.cfg.Exec
+	return ex != nil && ex.Accept && !st.cfg.AcceptProxyProtocol && l.ln != nil &&
+		(l.addr.Kind == config.KindTCP || l.addr.Kind == config.KindUnix || l.addr.Kind == config.KindSystemd || l.addr.Kind == config.KindFD)
+}
+
+// acceptRaw accepts one connection as a blocking, close-on-exec socket.
+// It returns net.ErrClosed once the listener is closed.
+func (l *listener) acceptRaw() (int, unix.Sockaddr, error) {
+	l.watchMu.Lock()
+	rc := l.rc
+	if rc == nil {
+		var err error
+		if rc, err = l.rawConn(); err != nil {
+			l.watchMu.Unlock()
+			return -1, nil, err
+		}
+		l.rc = rc
+	}
+	l.watchMu.Unlock()
+	watch, err := l.watcher()
+	if err != nil {
+		return -1, nil, err
+	}
+	for {
+		var nfd int
+		var sa unix.Sockaddr
+		var aerr error
+		// accept4 without SOCK_NONBLOCK: the new socket is blocking, as
+		// an inetd program wants its stdin.
+		if err := rc.Control(func(fd uintptr) { nfd, sa, aerr = unix.Accept4(int(fd), unix.SOCK_CLOEXEC) }); err != nil {
+			return -1, nil, net.ErrClosed
+		}
+		switch {
+		case aerr == nil:
+			return nfd, sa, nil
+		case errors.Is(aerr, unix.EAGAIN):
+			if !waitReadable(watch) {
+				return -1, nil, net.ErrClosed
+			}
+		case errors.Is(aerr, unix.EINTR), errors.Is(aerr, unix.ECONNABORTED):
+		default:
+			return -1, nil, os.NewSyscallError("accept4", aerr)
+		}
+	}
+}
+
+// peerOf fills p from a raw accepted socket and returns the remote and
+// local addresses as logged.
+func peerOf(fd int, sa unix.Sockaddr, l *listener, p *spawn.Conn) (remote, local string) {
+	p.PeerPID, p.PeerUID, p.PeerGID = -1, -1, -1
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4, *unix.SockaddrInet6:
+		p.Proto = "TCP"
+		r := sockaddrPort(a)
+		p.RemoteIP, p.RemotePort = r.Addr(), int(r.Port())
+		if lsa, err := unix.Getsockname(fd); err == nil {
+			lp := sockaddrPort(lsa)
+			p.LocalIP, p.LocalPort = lp.Addr(), int(lp.Port())
+		}
+		return netip.AddrPortFrom(p.RemoteIP, uint16(p.RemotePort)).String(),
+			netip.AddrPortFrom(p.LocalIP, uint16(p.LocalPort)).String()
+	case *unix.SockaddrUnix:
+		p.Proto = "UNIX"
+		if a.Name != "" && a.Name != "@" {
+			p.RemotePath = a.Name
+		}
+		if cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+			p.PeerPID, p.PeerUID, p.PeerGID = int(cred.Pid), int(cred.Uid), int(cred.Gid)
+		}
+		remote = p.RemotePath
+		if remote == "" && p.PeerPID >= 0 {
+			remote = "pid " + strconv.Itoa(p.PeerPID) + " uid " + strconv.Itoa(p.PeerUID)
+		}
+		return remote, l.bound
+	}
+	return "", l.bound
+}
+
+func sockaddrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// dispatchRaw applies allow/deny and limits to a raw accepted socket, then
+// starts the service's program on it, all on the accept loop's goroutine.
+func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, fd int, sa unix.Sockaddr) {
+	now := time.Now()
+	var remoteIP netip.Addr
+	if _, ok := sa.(*unix.SockaddrUnix); !ok {
+		remoteIP = sockaddrPort(sa).Addr()
+		if st.cfg.Socket.KeepAlive {
+			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+		}
+		if st.cfg.Socket.NoDelay {
+			unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		}
+	}
+	if !st.acl.allows(remoteIP) {
+		s.refuseRaw(fd, sa, refusedDeny)
+		return
+	}
+	src, why := s.slots.acquire(remoteIP)
+	if why != "" {
+		s.refuseRaw(fd, sa, why)
+		return
+	}
+	seq := s.seq.Add(1) - 1
+	s.accepted.Add(1)
+	s.connected.Add(1)
+	s.conns.Add(1)
+
+	conn := &Conn{Seq: seq, Accepted: now}
+	conn.Remote, conn.Local = peerOf(fd, sa, l, &conn.Peer)
+	conn.Instance = instanceName(s.name, seq, &conn.Peer, conn.Local, conn.Remote)
+	in := s.begin(conn)
+	h := st.handler.(*execHandler)
+	proc, logR, err := h.start(&conn.Peer, conn.Instance, fd, true)
+	// The child has its copies; from now on its close is what the client
+	// sees.
+	unix.Close(fd)
+	if err != nil {
+		why := refusedSpawn
+		if errors.Is(err, errNoDynamicUser) {
+			why = refusedDynUser
+		}
+		s.end(st, conn, in, outcome{refused: why, err: err}, src)
+		s.conns.Done()
+		return
+	}
+	if h.obs != nil {
+		h.obs.SpawnLatency(h.service, time.Since(now))
+	}
+	h.noteProc(in, proc)
+	go s.waitInstance(hctx, st, h, proc, logR, conn, in, src)
+}
+
+// waitInstance waits for the program serving conn and ends the connection.
+func (s *service) waitInstance(hctx context.Context, st *settings, h *execHandler, proc *spawn.Process, logR *os.File, conn *Conn, in *instance, src netip.Prefix) {
+	defer s.conns.Done()
+	o := h.finish(hctx, proc, logR, conn.Instance)
+	s.end(st, conn, in, o, src)
+}
+
+// refuseRaw closes a raw accepted socket unserved (with a reset for TCP,
+// so the client learns at once) and counts it.
+func (s *service) refuseRaw(fd int, sa unix.Sockaddr, why refusal) {
+	if _, ok := sa.(*unix.SockaddrUnix); !ok {
+		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	}
+	if ce := s.log.Check(zap.DebugLevel, "connection refused"); ce != nil {
+		remote := ""
+		if _, ok := sa.(*unix.SockaddrUnix); !ok {
+			remote = sockaddrPort(sa).String()
+		}
+		ce.Write(zap.String("remote", remote), zap.String("reason", string(why)))
+	}
+	unix.Close(fd)
+	s.refused.Add(1)
+	s.reasons.add(string(why))
+}
