@@ -188,6 +188,31 @@ func (h *execHandler) boxOf(proc *spawn.Process) *box {
 	return nil
 }
 
+// spawnRetryFor bounds how long a connection waits for acceptd to have
+// descriptors or processes again before it is refused.
+const spawnRetryFor = 5 * time.Second
+
+// startRetry is start, retried with a growing pause while the failure is
+// a shortage (out of fds, process limit, memory) that ending instances
+// will relieve: the client waits, as it would in the backlog, instead of
+// being dropped. On the fast path this also holds the accept loop, so
+// nothing more is accepted meanwhile.
+func (h *execHandler) startRetry(ctx context.Context, log *zap.Logger, peer *spawn.Conn, instance string, fd int, blocking bool) (*spawn.Process, *os.File, error) {
+	deadline := time.Now().Add(spawnRetryFor)
+	delay := 5 * time.Millisecond
+	for {
+		proc, logR, err := h.start(peer, instance, fd, blocking)
+		if err == nil || !(isResourceExhausted(err) || errors.Is(err, unix.EAGAIN)) || time.Now().Add(delay).After(deadline) {
+			return proc, logR, err
+		}
+		log.Warn("spawn failed for lack of resources; retrying", zap.String("instance", instance), zap.Error(err), zap.Duration("retry_in", delay))
+		if !sleepCtx(ctx, delay) {
+			return nil, nil, err
+		}
+		delay = min(2*delay, 500*time.Millisecond)
+	}
+}
+
 // noteProc records a started process in the instance for the status.
 func (h *execHandler) noteProc(in *instance, proc *spawn.Process) {
 	in.pid.Store(int64(proc.Pid()))
@@ -222,7 +247,7 @@ func (h *execHandler) Handle(ctx context.Context, c *Conn, in *instance) outcome
 	var logR *os.File
 	var serr error
 	cerr := rc.Control(func(fd uintptr) {
-		proc, logR, serr = h.start(&c.Peer, c.Instance, int(fd), false)
+		proc, logR, serr = h.startRetry(ctx, h.log, &c.Peer, c.Instance, int(fd), false)
 	})
 	c.Close()
 	if cerr != nil && serr == nil {

@@ -149,7 +149,7 @@ func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, f
 	conn.Instance = instanceName(s.name, seq, &conn.Peer, conn.Local, conn.Remote)
 	in := s.begin(conn)
 	h := st.handler.(*execHandler)
-	proc, logR, err := h.start(&conn.Peer, conn.Instance, fd, true)
+	proc, logR, err := h.startRetry(hctx, s.log, &conn.Peer, conn.Instance, fd, true)
 	// The child has its copies; from now on its close is what the client
 	// sees.
 	unix.Close(fd)
