@@ -58,8 +58,13 @@ func TestKillFindsSetsidGrandchild(t *testing.T) {
 	}
 	defer r.Close()
 	p, err := spawn.Start(&spawn.Spec{
-		Path:  "/bin/sh",
-		Args:  []string{"sh", "-c", "setsid sleep 60 </dev/null >/dev/null 2>&1 & echo $!"},
+		Path: "/bin/sh",
+		// sh waits until the grandchild has its own session (field 6 of
+		// its stat): exiting earlier, it would take the grandchild down
+		// with its process group, which spawn kills when sh ends.
+		Args: []string{"sh", "-c", `setsid sleep 60 </dev/null >/dev/null 2>&1 & p=$!
+while [ "$(cut -d' ' -f6 /proc/$p/stat)" != "$p" ]; do :; done
+echo $p`},
 		Files: []int{-1, int(w.Fd()), -1}, Umask: -1,
 		UseCgroupFD: true, CgroupFD: g.FD(),
 	})
