@@ -325,9 +325,16 @@ func (h *execHandler) finish(ctx context.Context, proc *spawn.Process, logR *os.
 func (h *execHandler) copyStderr(r *os.File, instance string, pid int, done chan<- struct{}) {
 	defer close(done)
 	defer r.Close()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 64*1024)
-	for sc.Scan() {
-		h.log.Info(sc.Text(), zap.String("instance", instance), zap.Int("pid", pid), zap.String("stream", "stderr"))
+	br := bufio.NewReaderSize(r, 4096)
+	for {
+		// A line longer than the buffer is logged in pieces rather than
+		// left unread: a child blocked on a full stderr pipe would hang.
+		line, _, err := br.ReadLine()
+		if len(line) > 0 {
+			h.log.Info(string(line), zap.String("instance", instance), zap.Int("pid", pid), zap.String("stream", "stderr"))
+		}
+		if err != nil {
+			return
+		}
 	}
 }
