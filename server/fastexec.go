@@ -130,19 +130,11 @@ func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, f
 			unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		}
 	}
-	if !st.acl.allows(remoteIP) {
-		s.refuseRaw(fd, sa, refusedDeny)
-		return
-	}
-	src, why := s.slots.acquire(remoteIP)
+	seq, src, why := s.take(st, remoteIP)
 	if why != "" {
 		s.refuseRaw(fd, sa, why)
 		return
 	}
-	seq := s.seq.Add(1) - 1
-	s.accepted.Add(1)
-	s.connected.Add(1)
-	s.conns.Add(1)
 
 	conn := &Conn{Seq: seq, Accepted: now}
 	conn.Remote, conn.Local = peerOf(fd, sa, l, &conn.Peer)

@@ -122,45 +122,26 @@ func serve(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 			s.serveDatagram(l, st.cfg.Builtin)
 			return
 		}
-		if fastExec(st, l) {
-			if st.cfg.Overflow == config.OverflowWait && !s.slots.waitFree(ctx) {
-				return
-			}
-			fd, sa, err := l.acceptRaw()
-			switch {
-			case err == nil:
-				delay = 0
-				idle.touch()
-				s.dispatchRaw(hctx, l.svc.Load().cur.Load(), l, fd, sa)
-				if !s.ratePause(ctx, st) {
-					return
-				}
-			case errors.Is(err, net.ErrClosed):
-				return
-			case isResourceExhausted(err):
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed; backing off", zap.Error(err), zap.Duration("retry_in", delay))
-				if !sleepCtx(ctx, delay) {
-					return
-				}
-			default:
-				s.log.Debug("accept failed", zap.Error(err))
-				if ctx.Err() != nil {
-					return
-				}
-			}
-			continue
-		}
 		if st.cfg.Overflow == config.OverflowWait && !s.slots.waitFree(ctx) {
 			return
 		}
-		c, err := l.ln.Accept()
+		var err error
+		if fastExec(st, l) {
+			var fd int
+			var sa unix.Sockaddr
+			if fd, sa, err = l.acceptRaw(); err == nil {
+				s.dispatchRaw(hctx, l.svc.Load().cur.Load(), l, fd, sa)
+			}
+		} else {
+			var c net.Conn
+			if c, err = l.ln.Accept(); err == nil {
+				l.svc.Load().dispatch(hctx, c)
+			}
+		}
 		switch {
 		case err == nil:
 			delay = 0
 			idle.touch()
-			s = l.svc.Load()
-			s.dispatch(hctx, c)
 			if !s.ratePause(ctx, st) {
 				return
 			}
@@ -257,20 +238,30 @@ type realPeer struct{ remote, local netip.AddrPort }
 // admit applies allow/deny and the limits to a client at remoteIP and
 // starts handling c. The caller has not counted c in s.conns.
 func (s *service) admit(ctx context.Context, st *settings, c net.Conn, remoteIP netip.Addr, now time.Time, real *realPeer) {
-	if !st.acl.allows(remoteIP) {
-		s.refuse(c, refusedDeny, now)
-		return
-	}
-	src, why := s.slots.acquire(remoteIP)
+	seq, src, why := s.take(st, remoteIP)
 	if why != "" {
 		s.refuse(c, why, now)
 		return
 	}
-	seq := s.seq.Add(1) - 1
+	go s.handle(ctx, st, c, seq, src, now, real)
+}
+
+// take applies allow/deny and the limits to a client at remoteIP. When it
+// admits the client it counts the connection (accepted, connected, and in
+// s.conns, which the caller's handler must mark done) and returns its
+// sequence number and per-source slot; else it says why not.
+func (s *service) take(st *settings, remoteIP netip.Addr) (seq uint64, src netip.Prefix, why refusal) {
+	if !st.acl.allows(remoteIP) {
+		return 0, src, refusedDeny
+	}
+	if src, why = s.slots.acquire(remoteIP); why != "" {
+		return 0, src, why
+	}
+	seq = s.seq.Add(1) - 1
 	s.accepted.Add(1)
 	s.connected.Add(1)
 	s.conns.Add(1) // safe: shutdown waits for serve to return before conns.Wait
-	go s.handle(ctx, st, c, seq, src, now, real)
+	return seq, src, ""
 }
 
 // handleProxied reads the PROXY header of c, then admits c as coming from
