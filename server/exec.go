@@ -281,7 +281,7 @@ func (h *execHandler) finish(ctx context.Context, proc *spawn.Process, logR *os.
 	// instance runs normally.
 	bx := h.boxOf(proc)
 	stop := proc.Stop
-	if bx != nil && bx.cg != nil {
+	if bx != nil && bx.hasCgroup() {
 		stop = func() {
 			proc.Stop()
 			bx.terminate()

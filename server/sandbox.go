@@ -119,8 +119,12 @@ func (sb *sandbox) close(d time.Duration) {
 // (uid < 0: none) and a cgroup (nil: none).
 type box struct {
 	uid int64
-	cg  *cgroup.Group
 	lim cgroup.Limits
+	// mu guards cg against a late stop (shutdown, runtime_max) that
+	// races with the end of the instance: once the cgroup is emptied and
+	// pooled it may hold another instance, which must not be signalled.
+	mu sync.Mutex
+	cg *cgroup.Group
 }
 
 // maxPooled bounds the empty cgroups kept per set of limits.
@@ -244,10 +248,22 @@ func (sb *sandbox) release(bx *box) {
 	}
 }
 
+// hasCgroup reports whether the instance runs in a cgroup of its own.
+func (bx *box) hasCgroup() bool {
+	bx.mu.Lock()
+	defer bx.mu.Unlock()
+	return bx.cg != nil
+}
+
 // terminate sends SIGTERM to every process of the box's cgroup, also to
 // those that left the process group; [spawn.Process.Stop] does the rest.
 func (bx *box) terminate() {
-	if bx != nil && bx.cg != nil {
+	if bx == nil {
+		return
+	}
+	bx.mu.Lock()
+	defer bx.mu.Unlock()
+	if bx.cg != nil {
 		_ = bx.cg.Signal(syscall.SIGTERM)
 	}
 }
@@ -267,6 +283,8 @@ func (sb *sandbox) end(bx *box, instance string) {
 
 // tryEnd reports whether the box is empty and released.
 func (sb *sandbox) tryEnd(bx *box) bool {
+	bx.mu.Lock()
+	defer bx.mu.Unlock()
 	if bx.cg != nil {
 		pop, err := bx.cg.Populated()
 		if err != nil || pop {
