@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -32,17 +31,18 @@ type execHandler struct {
 	log     *zap.Logger
 	obs     Observer
 
-	// sb and bc put each instance in its box (dynamic user, cgroup);
-	// boxes maps a running *spawn.Process to its *box, for noteProc and
-	// finish, which wait mode calls with the process only.
-	sb    *sandbox
-	bc    boxConfig
-	boxes sync.Map
+	// sb and bc put each instance in its box (dynamic user, cgroup).
+	sb *sandbox
+	bc boxConfig
+	// euid and egid are acceptd's own, shown for instances that run as
+	// acceptd's user (read once: they do not change).
+	euid, egid int64
 }
 
 func newExecHandler(svc *config.Service, devNull int, log *zap.Logger, obs Observer, sb *sandbox) *execHandler {
 	ex := svc.Exec
-	h := &execHandler{service: svc.Name, ex: ex, devNull: devNull, log: log, obs: obs, sb: sb}
+	h := &execHandler{service: svc.Name, ex: ex, devNull: devNull, log: log, obs: obs, sb: sb,
+		euid: int64(os.Geteuid()), egid: int64(os.Getegid())}
 	h.bc = sb.boxConfigFor(ex, log)
 	keys := make([]string, 0, len(ex.Environment))
 	for k := range ex.Environment {
@@ -125,17 +125,27 @@ func (h *execHandler) spec(peer *spawn.Conn, instance string, fd int, stderr int
 	return sp
 }
 
+// running is one started instance process and what belongs to it, handed
+// from start to finish.
+type running struct {
+	proc *spawn.Process
+	// logR is the read end of the child's stderr pipe (stderr = "log").
+	logR *os.File
+	// bx is its dynamic user and cgroup; nil when it has neither.
+	bx *box
+}
+
 // start starts the program on socket fd (called inside RawConn.Control,
-// so fd stays valid). logR, when not nil, is the read end of the child's
-// stderr pipe, for finish.
-func (h *execHandler) start(peer *spawn.Conn, instance string, fd int, blocking bool) (proc *spawn.Process, logR *os.File, err error) {
+// so fd stays valid).
+func (h *execHandler) start(peer *spawn.Conn, instance string, fd int, blocking bool) (running, error) {
 	// The child must see a blocking socket, as inetd programs expect;
 	// O_NONBLOCK lives in the shared file description.
 	if !blocking {
 		if err := unix.SetNonblock(fd, false); err != nil {
-			return nil, nil, fmt.Errorf("set blocking: %w", err)
+			return running{}, fmt.Errorf("set blocking: %w", err)
 		}
 	}
+	var logR *os.File
 	stderr := h.devNull
 	switch h.ex.Stderr {
 	case config.StderrSocket:
@@ -145,47 +155,37 @@ func (h *execHandler) start(peer *spawn.Conn, instance string, fd int, blocking 
 	case config.StderrLog:
 		r, w, err := os.Pipe()
 		if err != nil {
-			return nil, nil, fmt.Errorf("stderr pipe: %w", err)
+			return running{}, fmt.Errorf("stderr pipe: %w", err)
 		}
 		defer w.Close()
 		logR = r
 		stderr = int(w.Fd())
 	}
-	proc, err = h.launch(h.spec(peer, instance, fd, stderr), instance)
+	r, err := h.launch(h.spec(peer, instance, fd, stderr), instance)
 	if err != nil {
 		if logR != nil {
 			logR.Close()
 		}
-		return nil, nil, err
+		return running{}, err
 	}
-	return proc, logR, nil
+	r.logR = logR
+	return r, nil
 }
 
 // launch starts sp for instance in its box: a dynamic user and a cgroup
 // when the service and the host have them. Services with neither go
 // straight to spawn.Start.
-func (h *execHandler) launch(sp *spawn.Spec, instance string) (*spawn.Process, error) {
+func (h *execHandler) launch(sp *spawn.Spec, instance string) (running, error) {
 	bx, err := h.sb.prepare(h.bc, sp, instance)
 	if err != nil {
-		return nil, err
+		return running{}, err
 	}
 	proc, err := spawn.Start(sp)
 	h.sb.started(bx, err)
 	if err != nil {
-		return nil, err
+		return running{}, err
 	}
-	if bx != nil {
-		h.boxes.Store(proc, bx)
-	}
-	return proc, nil
-}
-
-// boxOf returns proc's box, or nil.
-func (h *execHandler) boxOf(proc *spawn.Process) *box {
-	if v, ok := h.boxes.Load(proc); ok {
-		return v.(*box)
-	}
-	return nil
+	return running{proc: proc, bx: bx}, nil
 }
 
 // spawnRetryFor bounds how long a connection waits for acceptd to have
@@ -197,36 +197,37 @@ const spawnRetryFor = 5 * time.Second
 // will relieve: the client waits, as it would in the backlog, instead of
 // being dropped. On the fast path this also holds the accept loop, so
 // nothing more is accepted meanwhile.
-func (h *execHandler) startRetry(ctx context.Context, log *zap.Logger, peer *spawn.Conn, instance string, fd int, blocking bool) (*spawn.Process, *os.File, error) {
+func (h *execHandler) startRetry(ctx context.Context, log *zap.Logger, peer *spawn.Conn, instance string, fd int, blocking bool) (running, error) {
 	deadline := time.Now().Add(spawnRetryFor)
 	delay := 5 * time.Millisecond
 	for {
-		proc, logR, err := h.start(peer, instance, fd, blocking)
+		r, err := h.start(peer, instance, fd, blocking)
 		if err == nil || !(isResourceExhausted(err) || errors.Is(err, unix.EAGAIN)) || time.Now().Add(delay).After(deadline) {
-			return proc, logR, err
+			return r, err
 		}
 		log.Warn("spawn failed for lack of resources; retrying", zap.String("instance", instance), zap.Error(err), zap.Duration("retry_in", delay))
 		if !sleepCtx(ctx, delay) {
-			return nil, nil, err
+			return running{}, err
 		}
 		delay = min(2*delay, 500*time.Millisecond)
 	}
 }
 
 // noteProc records a started process in the instance for the status.
-func (h *execHandler) noteProc(in *instance, proc *spawn.Process) {
-	in.pid.Store(int64(proc.Pid()))
-	if bx := h.boxOf(proc); bx != nil && bx.uid >= 0 {
-		in.uid.Store(bx.uid)
-		in.gid.Store(bx.uid)
-	} else if h.cred != nil {
+func (h *execHandler) noteProc(in *instance, r running) {
+	in.pid.Store(int64(r.proc.Pid()))
+	switch {
+	case r.bx != nil && r.bx.uid >= 0:
+		in.uid.Store(r.bx.uid)
+		in.gid.Store(r.bx.uid)
+	case h.cred != nil:
 		in.uid.Store(int64(h.cred.Uid))
 		in.gid.Store(int64(h.cred.Gid))
-	} else {
-		in.uid.Store(int64(os.Geteuid()))
-		in.gid.Store(int64(os.Getegid()))
+	default:
+		in.uid.Store(h.euid)
+		in.gid.Store(h.egid)
 	}
-	in.proc.Store(proc)
+	in.proc.Store(r.proc)
 }
 
 // Handle starts the program on c and waits for it. The parent's copy of the
@@ -243,11 +244,10 @@ func (h *execHandler) Handle(ctx context.Context, c *Conn, in *instance) outcome
 		c.Close()
 		return outcome{refused: refusedSpawn, err: err}
 	}
-	var proc *spawn.Process
-	var logR *os.File
+	var r running
 	var serr error
 	cerr := rc.Control(func(fd uintptr) {
-		proc, logR, serr = h.startRetry(ctx, h.log, &c.Peer, c.Instance, int(fd), false)
+		r, serr = h.startRetry(ctx, h.log, &c.Peer, c.Instance, int(fd), false)
 	})
 	c.Close()
 	if cerr != nil && serr == nil {
@@ -263,13 +263,14 @@ func (h *execHandler) Handle(ctx context.Context, c *Conn, in *instance) outcome
 	if h.obs != nil {
 		h.obs.SpawnLatency(h.service, time.Since(c.Accepted))
 	}
-	h.noteProc(in, proc)
-	return h.finish(ctx, proc, logR, c.Instance)
+	h.noteProc(in, r)
+	return h.finish(ctx, r, c.Instance)
 }
 
 // finish waits for proc, logging its stderr, and stops its process group
 // when ctx ends or runtime_max passes.
-func (h *execHandler) finish(ctx context.Context, proc *spawn.Process, logR *os.File, instance string) outcome {
+func (h *execHandler) finish(ctx context.Context, r running, instance string) outcome {
+	proc, logR, bx := r.proc, r.logR, r.bx
 	logDone := make(chan struct{})
 	if logR != nil {
 		go h.copyStderr(logR, instance, proc.Pid(), logDone)
@@ -279,7 +280,6 @@ func (h *execHandler) finish(ctx context.Context, proc *spawn.Process, logR *os.
 	// Shutdown and runtime_max stop the process group (and the cgroup's
 	// processes that left it); neither costs a goroutine while the
 	// instance runs normally.
-	bx := h.boxOf(proc)
 	stop := proc.Stop
 	if bx != nil && bx.hasCgroup() {
 		stop = func() {
@@ -301,7 +301,6 @@ func (h *execHandler) finish(ctx context.Context, proc *spawn.Process, logR *os.
 	if bx != nil {
 		// What is left of the instance is killed (cgroup) or waited
 		// for; its UID is held until then.
-		h.boxes.Delete(proc)
 		h.sb.end(bx, instance)
 	}
 	select {

@@ -141,7 +141,7 @@ func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, f
 	conn.Instance = instanceName(s.name, seq, &conn.Peer, conn.Local, conn.Remote)
 	in := s.begin(conn)
 	h := st.handler.(*execHandler)
-	proc, logR, err := h.startRetry(hctx, s.log, &conn.Peer, conn.Instance, fd, true)
+	r, err := h.startRetry(hctx, s.log, &conn.Peer, conn.Instance, fd, true)
 	// The child has its copies; from now on its close is what the client
 	// sees.
 	unix.Close(fd)
@@ -157,14 +157,14 @@ func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, f
 	if h.obs != nil {
 		h.obs.SpawnLatency(h.service, time.Since(now))
 	}
-	h.noteProc(in, proc)
-	go s.waitInstance(hctx, st, h, proc, logR, conn, in, src)
+	h.noteProc(in, r)
+	go s.waitInstance(hctx, st, h, r, conn, in, src)
 }
 
 // waitInstance waits for the program serving conn and ends the connection.
-func (s *service) waitInstance(hctx context.Context, st *settings, h *execHandler, proc *spawn.Process, logR *os.File, conn *Conn, in *instance, src netip.Prefix) {
+func (s *service) waitInstance(hctx context.Context, st *settings, h *execHandler, r running, conn *Conn, in *instance, src netip.Prefix) {
 	defer s.conns.Done()
-	o := h.finish(hctx, proc, logR, conn.Instance)
+	o := h.finish(hctx, r, conn.Instance)
 	s.end(st, conn, in, o, src)
 }
 

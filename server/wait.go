@@ -12,8 +12,6 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
-
-	"github.com/acceptd/acceptd/spawn"
 )
 
 // waitReadable blocks until the listening socket has a pending connection
@@ -78,9 +76,9 @@ func (s *service) serveWait(ctx, hctx context.Context, l *listener, st *settings
 	seq := s.seq.Add(1) - 1
 	name := s.name + "@" + strconv.FormatUint(seq, 10)
 	now := time.Now()
-	var proc *spawn.Process
+	var run running
 	var serr error
-	if err := rc.Control(func(fd uintptr) { proc, serr = h.startOwner(name, int(fd)) }); err != nil {
+	if err := rc.Control(func(fd uintptr) { run, serr = h.startOwner(name, int(fd)) }); err != nil {
 		return false
 	}
 	if serr != nil {
@@ -95,13 +93,13 @@ func (s *service) serveWait(ctx, hctx context.Context, l *listener, st *settings
 	s.connected.Add(1)
 	s.conns.Add(1)
 	in := &instance{name: name, local: l.bound, started: now}
-	h.noteProc(in, proc)
+	h.noteProc(in, run)
 	s.insts.add(seq, in)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		defer s.conns.Done()
-		o := h.finish(hctx, proc, nil, name)
+		o := h.finish(hctx, run, name)
 		// Give the socket back to the poller for the next activation.
 		rc.Control(func(fd uintptr) { unix.SetNonblock(int(fd), true) })
 		s.insts.remove(seq)
@@ -124,9 +122,9 @@ func (s *service) serveWait(ctx, hctx context.Context, l *listener, st *settings
 // startOwner starts a wait-mode program on the listening socket fd. A
 // long-running owner's stderr is not one connection's, so "log" passes
 // acceptd's own stderr (the journal under systemd), as "inherit" does.
-func (h *execHandler) startOwner(instance string, fd int) (*spawn.Process, error) {
+func (h *execHandler) startOwner(instance string, fd int) (running, error) {
 	if err := unix.SetNonblock(fd, false); err != nil {
-		return nil, err
+		return running{}, err
 	}
 	stderr := h.devNull
 	switch h.ex.Stderr {
@@ -135,11 +133,11 @@ func (h *execHandler) startOwner(instance string, fd int) (*spawn.Process, error
 	case "socket":
 		stderr = fd
 	}
-	p, err := h.launch(h.spec(nil, instance, fd, stderr), instance)
+	r, err := h.launch(h.spec(nil, instance, fd, stderr), instance)
 	if err != nil {
 		unix.SetNonblock(fd, true)
 	}
-	return p, err
+	return r, err
 }
 
 // serveDatagram answers inetd's builtin services over UDP until the socket
