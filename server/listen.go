@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -10,11 +9,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/acceptd/acceptd/config"
+	"github.com/acceptd/acceptd/internal/sockfile"
 	"github.com/acceptd/acceptd/server/handoff"
 )
 
@@ -185,10 +184,6 @@ func setBacklog(sc syscall.Conn, backlog int) error {
 	return nil
 }
 
-// ErrLiveSocket is returned when a UNIX socket path is in use by a live
-// listener: acceptd never takes over another daemon's socket.
-var ErrLiveSocket = errors.New("a live socket is listening there")
-
 func listenUnix(ctx context.Context, a config.Address, opt config.Socket) (*listener, error) {
 	path := a.Path
 	if !a.Abstract() {
@@ -197,7 +192,7 @@ func listenUnix(ctx context.Context, a config.Address, opt config.Socket) (*list
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, fmt.Errorf("create directory for %s: %w", path, err)
 		}
-		if err := clearStaleSocket(path); err != nil {
+		if err := sockfile.ClearStale(path, "unix"); err != nil {
 			return nil, err
 		}
 	}
@@ -239,34 +234,6 @@ func listenUnix(ctx context.Context, a config.Address, opt config.Socket) (*list
 	}
 	l.dev, l.ino = st.Dev, st.Ino
 	return l, nil
-}
-
-// clearStaleSocket makes room at path for a new socket: nothing there is
-// fine, a socket nobody listens on is removed, anything else is an error.
-func clearStaleSocket(path string) error {
-	var st unix.Stat_t
-	err := unix.Lstat(path, &st)
-	if errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("stat %s: %w", path, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
-		return fmt.Errorf("%s exists and is not a socket", path)
-	}
-	c, err := net.DialTimeout("unix", path, time.Second)
-	if err == nil {
-		c.Close()
-		return fmt.Errorf("%s: %w", path, ErrLiveSocket)
-	}
-	if !errors.Is(err, unix.ECONNREFUSED) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("probe %s: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove stale socket %s: %w", path, err)
-	}
-	return nil
 }
 
 // close closes the socket and removes the socket file acceptd created,

@@ -6,17 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/acceptd/acceptd/internal/sockfile"
 	"github.com/acceptd/acceptd/server"
 )
 
@@ -84,11 +83,11 @@ func Listen(path string, mode os.FileMode) (*Server, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	if err := removeStale(path); err != nil {
+	if err := sockfile.ClearStale(path, "unix"); err != nil {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	tmp := path + "~"
-	if err := removeStale(tmp); err != nil {
+	if err := sockfile.ClearStale(tmp, "unix"); err != nil {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
@@ -114,33 +113,6 @@ func Listen(path string, mode os.FileMode) (*Server, error) {
 		return fail(err)
 	}
 	return &Server{ln: ln, path: path, info: info}, nil
-}
-
-// removeStale removes path if it is a socket nobody listens on. It returns
-// nil when path does not exist.
-func removeStale(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if fi.Mode().Type() != fs.ModeSocket {
-		return fmt.Errorf("%s exists and is not a socket (%s); not replacing it", path, fi.Mode().Type())
-	}
-	c, err := net.DialTimeout("unix", path, time.Second)
-	if err == nil {
-		c.Close()
-		return fmt.Errorf("%s is in use: another process listens on it", path)
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("probe existing socket: %w", err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove stale socket: %w", err)
-	}
-	return nil
 }
 
 // Path is the socket file's path.

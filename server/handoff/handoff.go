@@ -1,7 +1,6 @@
 package handoff
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/acceptd/acceptd/internal/sockfile"
 )
 
 // tag is the payload of every hand-over datagram: a version, so that the
@@ -96,7 +97,7 @@ func Listen(path string) (*Listener, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, fmt.Errorf("handoff listen %s: %w", path, err)
 		}
-		if err := removeStale(path); err != nil {
+		if err := sockfile.ClearStale(path, "unixgram"); err != nil {
 			return nil, fmt.Errorf("handoff listen %s: %w", path, err)
 		}
 	}
@@ -112,26 +113,6 @@ func Listen(path string) (*Listener, error) {
 		}
 	}
 	return l, nil
-}
-
-// removeStale removes a socket file at path that nobody receives on.
-func removeStale(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if fi.Mode()&os.ModeSocket == 0 {
-		return fmt.Errorf("%s exists and is not a socket", path)
-	}
-	probe, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err == nil {
-		probe.Close()
-		return fmt.Errorf("%s: a live socket is bound there", path)
-	}
-	return os.Remove(path)
 }
 
 // Accept waits for the next handed-over connection. Datagrams that carry
