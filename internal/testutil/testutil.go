@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -208,6 +209,17 @@ func Children(pid int) []Stat {
 		}
 	}
 	return out
+}
+
+// KillGroup sends SIGKILL to process group pgid, unless that is the
+// group of the calling test (a child read from /proc between its fork and
+// its setpgid still shows its parent's group) or not a group at all:
+// kill(-0) and kill(-1) would take the test run with them.
+func KillGroup(pgid int) {
+	if pgid <= 1 || pgid == syscall.Getpgrp() {
+		return
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
 // InGroup returns the processes whose process group is pgid.
