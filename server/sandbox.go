@@ -144,10 +144,11 @@ func (sb *sandbox) takeGroup(lim cgroup.Limits) (*cgroup.Group, error) {
 }
 
 // putGroup keeps an empty cgroup for the next instance with the same
-// limits, or removes it when the pool is full or closed.
+// limits, or removes it when the pool is full or closed, or when it was
+// killed (cgroup.Group.Reusable).
 func (sb *sandbox) putGroup(g *cgroup.Group, lim cgroup.Limits) {
 	sb.poolMu.Lock()
-	if sb.ctx.Err() == nil && len(sb.pool[lim]) < maxPooled {
+	if sb.ctx.Err() == nil && len(sb.pool[lim]) < maxPooled && g.Reusable() {
 		if sb.pool == nil {
 			sb.pool = map[cgroup.Limits][]*cgroup.Group{}
 		}

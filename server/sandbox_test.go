@@ -110,3 +110,62 @@ service "esc" {
 	syscall.Kill(gc2, syscall.SIGKILL)
 	until("UIDs released", func() bool { return len(held()) == 0 })
 }
+
+// TestSandboxCgroupAfterKill: an instance whose setsid grandchild is left
+// when it ends has its cgroup killed; the instances after it must not die
+// with it (a killed cgroup kills newcomers on Linux 6.14 and later, so it
+// must never go back to the pool).
+func TestSandboxCgroupAfterKill(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	cfg := parse(t, `
+service "esc" {
+  listen = ["127.0.0.1:0"]
+  exec {
+    command = ["/bin/sh", "-c", "if [ \"$(cat)\" = leave ]; then setsid sleep 30 </dev/null >/dev/null 2>&1 & p=$!; while [ \"$(cut -d' ' -f6 /proc/$p/stat)\" != $p ]; do :; done; fi; echo served"]
+    stderr = "null"
+  }
+}
+`)
+	srv, err := New(cfg, Options{Log: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.sandbox.cg == nil {
+		t.Skip("no writable cgroup2 hierarchy")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	addr := addrOf(t, srv, "esc")
+	ask := func(what string) string {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte(what))
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		return line
+	}
+	for i := range 3 {
+		if got := ask("leave"); got != "served\n" {
+			t.Fatalf("instance %d leaving a grandchild said %q", i, got)
+		}
+		for end := time.Now().Add(10 * time.Second); srv.Status().Services[0].Connected != 0 || srv.sandbox.pendingNow() != 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatal("instance and its cgroup not ended")
+			}
+		}
+		if got := ask("stay"); got != "served\n" {
+			t.Fatalf("the instance after a killed cgroup said %q", got)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -143,6 +144,8 @@ type Group struct {
 	// events is cgroup.events, kept open so that Populated is one pread:
 	// it is asked after every instance.
 	events int
+	// killed is set once cgroup.kill has been written; see Reusable.
+	killed atomic.Bool
 }
 
 // Create makes the cgroup name under base with lim applied and opens it
@@ -234,11 +237,21 @@ func (g *Group) Populated() (bool, error) {
 // Kill kills every process in the cgroup (cgroup.kill): SIGKILL, which a
 // process can neither catch nor escape by forking.
 func (g *Group) Kill() error {
+	g.killed.Store(true)
 	if err := writeFile(filepath.Join(g.path, "cgroup.kill"), "1"); err != nil {
 		return fmt.Errorf("cgroup %s: kill: %w", g.path, err)
 	}
 	return nil
 }
+
+// Reusable reports whether the cgroup may take another instance once it is
+// empty. One that was ever killed may not: since the fix for the race
+// between fork and cgroup.kill (Linux 6.14, kill_seq), a child cloned with
+// CLONE_INTO_CGROUP compares the kill count of its parent's cgroup with
+// that of the target, and is killed at birth when they differ, so every
+// instance started in a once-killed cgroup would die with SIGKILL (seen on
+// 6.18; TestKilledGroupKillsNewcomers shows whether a kernel does it).
+func (g *Group) Reusable() bool { return !g.killed.Load() }
 
 // Signal sends sig to every process in the cgroup, for a SIGTERM before
 // Kill. A process forked while this runs may miss it; Kill does not.
