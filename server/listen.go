@@ -45,8 +45,12 @@ type listener struct {
 	inherited bool
 	// svc is the service this socket feeds; a reload may change it.
 	svc atomic.Pointer[service]
-	// done is closed when the accept loop has returned.
+	// done is closed when the accept loops have returned.
 	done chan struct{}
+	// extra counts the running extra accept loops of a fast-path exec
+	// listener, extraLoops waits for them (see spread).
+	extra      atomic.Int32
+	extraLoops sync.WaitGroup
 }
 
 // defaultBacklog is systemd's Backlog= default (SOMAXCONN on current

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -583,4 +584,84 @@ service "pp" {
 		st := srv.Status().Services[0]
 		return st.RefusedReasons["deny"] == 1 && st.RefusedReasons["proxy_header"] == 1
 	})
+}
+
+// TestAcceptLoopsSpread: a per-connection service on the fast path gets
+// one accept loop per P; overflow = "wait" keeps one (two loops would
+// each let one client past a full slot); a reload between the two moves
+// the socket from one to the other, and shutdown ends every loop
+// (goleak in TestMain).
+func TestAcceptLoopsSpread(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
+	cfgFor := func(overflow string) *config.Config {
+		return parse(t, `
+service "hi" {
+  listen          = ["127.0.0.1:0"]
+  max_connections = 16
+  overflow        = "`+overflow+`"
+  exec {
+    command = ["/bin/echo", "hi"]
+    stderr  = "null"
+  }
+}`)
+	}
+	srv, stop := start(t, cfgFor("refuse"))
+	addr := addrOf(t, srv, "hi")
+	loopsOf := func() int32 {
+		srv.mu.RLock()
+		defer srv.mu.RUnlock()
+		for _, l := range srv.listeners {
+			return l.extra.Load()
+		}
+		return -1
+	}
+	ask := func() {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if b, err := io.ReadAll(c); string(b) != "hi\n" {
+			t.Fatalf("served %q, %v", b, err)
+		}
+	}
+	ask()
+	waitFor(t, func() bool { return loopsOf() == 2 })
+	// Many clients at once, served by every loop: all get their line.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 10 {
+				ask()
+			}
+		})
+	}
+	wg.Wait()
+
+	if _, err := srv.Apply(cfgFor("wait")); err != nil {
+		t.Fatal(err)
+	}
+	// The extra loops notice at their next connection and end.
+	for i := 0; i < 10 && loopsOf() != 0; i++ {
+		ask()
+	}
+	if n := loopsOf(); n != 0 {
+		t.Fatalf("%d extra loops with overflow = wait", n)
+	}
+	ask()
+	if n := loopsOf(); n != 0 {
+		t.Fatalf("extra loops started again with overflow = wait: %d", n)
+	}
+	if _, err := srv.Apply(cfgFor("refuse")); err != nil {
+		t.Fatal(err)
+	}
+	ask()
+	waitFor(t, func() bool { return loopsOf() == 2 })
+	waitFor(t, func() bool { return srv.Status().Services[0].Connected == 0 })
+	if st := srv.Status().Services[0]; st.Refused != 0 || st.Accepted < 43 {
+		t.Errorf("accepted %d, refused %d; want every client served", st.Accepted, st.Refused)
+	}
+	stop()
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -111,8 +110,6 @@ func serveConfig(cfg *config.Config, opt daemonOptions, env *startEnv, stderr io
 		fmt.Fprintf(stderr, "acceptd: %v\n", err)
 		return 1
 	}
-	procs := runtime.GOMAXPROCS(0)
-	tuneProcs(cfg, procs)
 	// Inherited sockets no service claimed are closed, so that systemd
 	// sees them unused rather than silently held.
 	for _, sock := range env.sockets.CloseUnclaimed() {
@@ -127,7 +124,7 @@ func serveConfig(cfg *config.Config, opt daemonOptions, env *startEnv, stderr io
 		return 1
 	}
 
-	d := &daemon{srv: srv, log: log, path: opt.configPath, notify: env.notify, procs: procs}
+	d := &daemon{srv: srv, log: log, path: opt.configPath, notify: env.notify}
 	var ctl *control.Server
 	if opt.control {
 		if ctl, err = control.Listen(cfg.Control.Socket, cfg.Control.Mode); err != nil {
@@ -256,8 +253,6 @@ type daemon struct {
 	log    *zap.Logger
 	path   string
 	notify *notify.Notifier
-	// procs is GOMAXPROCS as chosen at start (see tuneProcs).
-	procs int
 	// mu serialises reloads from SIGHUP and the control socket.
 	mu sync.Mutex
 }
@@ -285,9 +280,6 @@ func (d *daemon) Reload(ctx context.Context) server.ReloadResult {
 		return res
 	}
 	res, err := d.srv.Apply(cfg)
-	if err == nil {
-		tuneProcs(cfg, d.procs)
-	}
 	if err != nil {
 		d.log.Error("reload refused", zap.Error(err))
 		return server.ReloadResult{Errors: []string{err.Error()}}
