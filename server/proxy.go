@@ -52,7 +52,10 @@ func (h *proxyHandler) dial(ctx context.Context) (net.Conn, error) {
 		retry = max(retry, h.p.ConnectTimeout)
 	}
 	deadline := time.Now().Add(retry)
-	d := net.Dialer{Timeout: h.p.ConnectTimeout}
+	// KeepAlive -1: Go would turn TCP keepalive on for the backend
+	// connection (four setsockopt calls per connection); neither
+	// systemd-socket-proxyd nor the backend's own clients do that.
+	d := net.Dialer{Timeout: h.p.ConnectTimeout, KeepAlive: -1}
 	delay := 5 * time.Millisecond
 	for {
 		c, err := d.DialContext(ctx, h.p.Backend.Network, h.p.Backend.ListenAddr())

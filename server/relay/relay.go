@@ -218,9 +218,9 @@ func copyHalf(h *half) {
 		h.s.fail(fmt.Errorf("write to %s: %w", h.dstName, werr))
 		closeRead(h.src)
 	default:
-		// Clean EOF: forward the half-close.
+		// Clean EOF: forward the half-close. (No closeRead(h.src): the
+		// source has ended its writes itself.)
 		closeWrite(h.dst)
-		closeRead(h.src)
 	}
 }
 
