@@ -305,11 +305,19 @@ func (h *execHandler) finish(ctx context.Context, r running, instance string) ou
 	}
 	select {
 	case <-logDone:
-	case <-time.After(time.Second):
-		// A descendant that left the process group still holds the
-		// pipe; stop reading rather than keep the instance alive.
-		logR.Close()
-		<-logDone
+	default:
+		// (No timer when the copier is done already, the usual case.)
+		t := time.NewTimer(time.Second)
+		select {
+		case <-logDone:
+		case <-t.C:
+			// A descendant that left the process group still holds
+			// the pipe; stop reading rather than keep the instance
+			// alive.
+			logR.Close()
+			<-logDone
+		}
+		t.Stop()
 	}
 	o := outcome{result: &res, err: err}
 	o.failed = !res.Exited || (res.ExitCode != 0 && !h.ex.IgnoreExitStatus)
