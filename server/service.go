@@ -192,8 +192,8 @@ const maxAcceptLoops = 8
 // until the child has exec'd: a single loop leaves the other cores idle
 // meanwhile (about 12% of a 2-core machine at 64 clients) and cannot
 // accept the next client. With one loop per P, one loop accepts while
-// another spawns: bench/spawn.sh measured about 1.2 times the
-// connections/s of one loop at 8 and at 64 clients.
+// another spawns: about 1.2 times the connections/s of one loop at 8 and
+// at 64 clients, side by side in one run (bench/README.md).
 func (l *listener) spread(ctx, hctx context.Context, idle *idleTracker) {
 	if l.extra.Load() != 0 {
 		return
