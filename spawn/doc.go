@@ -2,12 +2,19 @@
 // acceptd runs one program per connection.
 //
 // It is the hot path of an inetd-style service, so it does the least a
-// spawn needs: one vfork+exec through [syscall.ForkExec] (no PATH lookup,
-// no environment building, no goroutines per child), a pidfd from
+// spawn needs: one vfork+exec (no PATH lookup, no environment building, no
+// goroutines per child), a pidfd from
 // clone(CLONE_PIDFD) that Wait parks on in the runtime's netpoller instead
 // of holding an OS thread in wait4, and reaping by pid only. spawn never
 // calls wait4(-1): other code in the same process may use os/exec, and a
 // catch-all reaper would steal its children.
+//
+// On linux/amd64 the vfork+exec of a plain Spec is spawn's own (a cut-down
+// copy of syscall.ForkExec's child code): the child reports a failure by
+// writing into the parent's memory, which it shares until exec, where
+// syscall.ForkExec uses a pipe whose read puts the parent to sleep a
+// second time per spawn (vfork_linux_amd64.go has the measurements).
+// Specs with namespaces, and other platforms, use [syscall.ForkExec].
 //
 // A child may be born in a cgroup v2 of its own ([Spec.CgroupFD], clone3
 // with CLONE_INTO_CGROUP) and under another root ([Spec.Chroot]) on that

@@ -2,6 +2,7 @@ package spawn_test
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -25,7 +26,38 @@ func TestMain(m *testing.M) {
 		os.Exit(runProg(prog, os.Args[1:]))
 	}
 	spawn.MaybeRunHelper()
+	if os.Getenv(nofileProbeEnv) != "" {
+		os.Exit(nofileProbe())
+	}
 	os.Exit(m.Run())
+}
+
+// nofileProbeEnv makes the test binary report its RLIMIT_NOFILE and that
+// of a child started through spawn (TestChildGetsOriginalNofile).
+const nofileProbeEnv = "ACCEPTD_SPAWN_NOFILE_PROBE"
+
+func nofileProbe() int {
+	var own syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &own); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	p, err := spawn.Start(&spawn.Spec{Path: "/bin/sh", Args: []string{"sh", "-c", "ulimit -Sn"},
+		Files: []int{-1, int(w.Fd()), -1}, Umask: -1})
+	w.Close()
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	b, _ := io.ReadAll(r)
+	p.Wait()
+	fmt.Printf("own %d raised %v; child %s\n", 512, own.Cur > 512, strings.TrimSpace(string(b)))
+	return 0
 }
 
 // The programs write with syscall.Write, not os.Stdout: that keeps the Go

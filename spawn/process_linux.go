@@ -115,7 +115,10 @@ func sysAttr(spec *Spec, cred *syscall.Credential) *syscall.SysProcAttr {
 func forkExec(spec *Spec, path string, args []string, attr *syscall.ProcAttr) (*Process, error) {
 	pidfd := attr.Sys.PidFD
 	*pidfd = -1
-	pid, err := syscall.ForkExec(path, args, attr)
+	pid, handled, err := vforkExec(path, args, attr)
+	if !handled {
+		pid, err = syscall.ForkExec(path, args, attr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("spawn %s: %w", spec.Path, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -433,6 +434,7 @@ func TestStartErrors(t *testing.T) {
 		{name: "bad-limit", spec: spawn.Spec{Path: "/bin/true", Umask: -1, Limits: []spawn.Rlimit{{Resource: unix.RLIMIT_NOFILE, Cur: 10, Max: 5}}},
 			is: syscall.EINVAL, prefix: "spawn /bin/true: setrlimit RLIMIT_NOFILE: "},
 	}
+	fdsBefore := openFDs(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := spawn.Start(&tt.spec)
@@ -447,6 +449,50 @@ func TestStartErrors(t *testing.T) {
 				t.Errorf("Start error %q; want prefix %q", err, tt.prefix)
 			}
 		})
+	}
+	// A child that failed before exec was reaped, and its pidfd closed.
+	var ws syscall.WaitStatus
+	if pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid > 0 {
+		t.Errorf("a failed child was left to reap: pid %d (%v)", pid, err)
+	}
+	if after := openFDs(t); after != fdsBefore {
+		t.Errorf("%d open descriptors after the failed starts, %d before", after, fdsBefore)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestChildGetsOriginalNofile: Go raises its own RLIMIT_NOFILE soft limit
+// at start-up; a child gets the limit acceptd was started with, as from
+// syscall.ForkExec. The test binary is run again by a shell that lowers
+// the soft limit to 512 first.
+func TestChildGetsOriginalNofile(t *testing.T) {
+	if os.Getenv(nofileProbeEnv) != "" {
+		t.Skip("the probe itself")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hard unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &hard); err != nil || hard.Max < 1024 {
+		t.Skipf("hard RLIMIT_NOFILE %d, %v", hard.Max, err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", `ulimit -Sn 512 && exec "$0" -test.run='^TestMain$'`, self)
+	cmd.Env = append(os.Environ(), nofileProbeEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("probe: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != "own 512 raised true; child 512" {
+		t.Errorf("probe said %q; want %q", got, "own 512 raised true; child 512")
 	}
 }
 
