@@ -4,6 +4,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestWithoutPidfd runs Wait and Stop's escalation the way they run on a
@@ -51,5 +53,26 @@ func TestHelperSettingsRoundTrip(t *testing.T) {
 	}
 	if _, err := decodeSettings("e=3;x=1"); err == nil {
 		t.Error("unknown setting accepted")
+	}
+}
+
+// TestPidfdIsTheChilds: the plain path hands back the pidfd clone3 made
+// (the kernel writes it into memory the child shares), and it names the
+// child: it becomes readable when the child exits.
+func TestPidfdIsTheChilds(t *testing.T) {
+	p, err := Start(&Spec{Path: "/bin/sh", Args: []string{"sh", "-c", "exit 7"}, Umask: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.pidfd < 0 {
+		t.Fatal("no pidfd")
+	}
+	fds := []unix.PollFd{{Fd: int32(p.pidfd), Events: unix.POLLIN}}
+	if n, err := unix.Poll(fds, 5000); n != 1 || err != nil {
+		t.Errorf("pidfd %d not readable after the child's exit: %d, %v", p.pidfd, n, err)
+	}
+	res, err := p.Wait()
+	if err != nil || res.ExitCode != 7 {
+		t.Errorf("Wait() = %v, %v; want exit status 7", res, err)
 	}
 }

@@ -93,15 +93,14 @@ func vforkExec(path string, args []string, attr *syscall.ProcAttr) (pid int, han
 		fd: fds[:len(attr.Files)], setsid: sys.Setsid, setpgid: sys.Setpgid,
 		cred: sys.Credential, nofile: nofile,
 	}
-	args3 := cloneArgs{flags: unix.CLONE_VFORK | unix.CLONE_VM, exitSignal: uint64(syscall.SIGCHLD)}
-	pidfd := int32(-1)
+	c.args = cloneArgs{flags: unix.CLONE_VFORK | unix.CLONE_VM, exitSignal: uint64(syscall.SIGCHLD)}
+	c.pidfd = -1
 	if sys.PidFD != nil {
-		args3.flags |= unix.CLONE_PIDFD
-		args3.pidFD = uint64(uintptr(unsafe.Pointer(&pidfd)))
+		c.args.flags |= unix.CLONE_PIDFD // start fills in where
 	}
 	if sys.UseCgroupFD {
-		args3.flags |= unix.CLONE_INTO_CGROUP
-		args3.cgroup = uint64(sys.CgroupFD)
+		c.args.flags |= unix.CLONE_INTO_CGROUP
+		c.args.cgroup = uint64(sys.CgroupFD)
 	}
 
 	// No syscall.ForkLock: it guards descriptors made without
@@ -109,7 +108,7 @@ func vforkExec(path string, args []string, attr *syscall.ProcAttr) (pid int, han
 	// writing, it would serialise the spawns of the accept loops, each of
 	// which holds it for a whole vfork (syscall.ForkExec avoids that with
 	// a counting scheme of its own).
-	p, errno := c.start(&args3)
+	p, errno := c.start()
 	if errno != 0 {
 		return 0, true, errno
 	}
@@ -121,13 +120,13 @@ func vforkExec(path string, args []string, attr *syscall.ProcAttr) (pid int, han
 				break
 			}
 		}
-		if pidfd >= 0 {
-			syscall.Close(int(pidfd))
+		if c.pidfd >= 0 {
+			syscall.Close(int(c.pidfd))
 		}
 		return 0, true, c.err
 	}
 	if sys.PidFD != nil {
-		*sys.PidFD = int(pidfd)
+		*sys.PidFD = int(c.pidfd)
 	}
 	return p, true, nil
 }
@@ -156,6 +155,9 @@ type child struct {
 	setsid, setpgid bool
 	cred            *syscall.Credential
 	nofile          *unix.Rlimit
+	// args are clone3's; pidfd is where the kernel puts the child's.
+	args  cloneArgs
+	pidfd int32
 	// err is written by the child when it fails before or in execve.
 	err syscall.Errno
 }
@@ -171,14 +173,20 @@ type child struct {
 //go:noinline
 //go:norace
 //go:nocheckptr
-func (c *child) start(args3 *cloneArgs) (pid int, err1 syscall.Errno) {
+func (c *child) start() (pid int, err1 syscall.Errno) {
 	var (
 		r1, e uintptr
 		i     int
 		next  int
 	)
 	runtimeBeforeFork()
-	r1, e = rawVfork(unix.SYS_CLONE3, uintptr(unsafe.Pointer(args3)), unsafe.Sizeof(*args3), 0)
+	if c.args.flags&unix.CLONE_PIDFD != 0 {
+		// The address is taken here, after this function's prologue,
+		// the last point where a stack that c may live on could move:
+		// only nosplit code runs from here to the clone.
+		c.args.pidFD = uint64(uintptr(unsafe.Pointer(&c.pidfd)))
+	}
+	r1, e = rawVfork(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&c.args)), unsafe.Sizeof(c.args), 0)
 	if e != 0 || r1 != 0 {
 		// The parent (or a failed clone).
 		runtimeAfterFork()
