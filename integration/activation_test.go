@@ -51,9 +51,9 @@ func activatedCmd(config string, o actOpts) *exec.Cmd {
 	args := []string{"run", "-config", config}
 	var cmd *exec.Cmd
 	if o.listenPID {
-		cmd = exec.Command("/bin/sh", append([]string{"-c", `export LISTEN_PID=$$; exec "$0" "$@"`, bins.acceptd}, args...)...)
+		cmd = exec.Command("/bin/sh", append([]string{"-c", `export LISTEN_PID=$$; exec "$0" "$@"`, acceptdBin()}, args...)...)
 	} else {
-		cmd = exec.Command(bins.acceptd, args...)
+		cmd = exec.Command(acceptdBin(), args...)
 	}
 	cmd.ExtraFiles = o.files
 	cmd.Env = append(cleanEnv(), o.env...)
@@ -468,7 +468,7 @@ service "echo" {
   builtin = "echo"
 }
 `, 1)
-	p := startProc(t, exec.Command(bins.acceptd, "run", "-config", d.config))
+	p := startProc(t, exec.Command(acceptdBin(), "run", "-config", d.config))
 	c := dialEventually(t, p, d.addr(0))
 	for i := 0; i < 3; i++ {
 		fmt.Fprintf(c, "still here %d\n", i)
@@ -590,7 +590,7 @@ func TestSystemdExamples(t *testing.T) {
 		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if out, err := exec.Command(bins.acceptd, "check", "-config", p).CombinedOutput(); err != nil {
+		if out, err := exec.Command(acceptdBin(), "check", "-config", p).CombinedOutput(); err != nil {
 			t.Errorf("acceptd check %s: %v\n%s", cf, err, out)
 		}
 	}
@@ -630,7 +630,7 @@ func TestSystemdExamples(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				src := strings.NewReplacer("/usr/local/bin/acceptd", bins.acceptd, "/usr/local/bin/foobard", "/bin/sleep").Replace(string(b))
+				src := strings.NewReplacer("/usr/local/bin/acceptd", acceptdBin(), "/usr/local/bin/foobard", "/bin/sleep").Replace(string(b))
 				os.WriteFile(filepath.Join(vdir, filepath.Base(f)), []byte(src), 0o644)
 				names = append(names, filepath.Base(f))
 			}
@@ -654,7 +654,7 @@ func TestSystemdExamples(t *testing.T) {
 			a = strings.ReplaceAll(a, "127.0.0.1:8000", be.addr)
 			args = append(args, a)
 		}
-		p := startProc(t, exec.Command(bins.acceptd, args...))
+		p := startProc(t, exec.Command(acceptdBin(), args...))
 		c := dialEventually(t, p, filepath.Join(rt, "socket"))
 		exchange(t, c, []byte("through foobar-unix.service\n"))
 		p.stop(t)
@@ -669,7 +669,7 @@ func TestSystemdExamples(t *testing.T) {
 			t.Fatalf("ExecStart=%v, want acceptd proxy /run/nginx/socket", args)
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		p := startProc(t, exec.Command(ssa, "-l", addr, bins.acceptd, "proxy", be.addr))
+		p := startProc(t, exec.Command(ssa, "-l", addr, acceptdBin(), "proxy", be.addr))
 		c := dialEventually(t, p, addr)
 		exchange(t, c, []byte("GET / HTTP/1.0\r\n\r\n"))
 		p.stop(t)

@@ -19,7 +19,7 @@ func TestHelloWorldExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(bins.acceptd, "check", "-config", filepath.Join(bins.root, "examples", "hello-world.hcl")).CombinedOutput()
+	out, err := exec.Command(acceptdBin(), "check", "-config", filepath.Join(bins.root, "examples", "hello-world.hcl")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("acceptd check examples/hello-world.hcl: %v\n%s", err, out)
 	}

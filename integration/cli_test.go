@@ -25,7 +25,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // and stderr.
 func runSplit(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(bins.acceptd, args...)
+	cmd := exec.Command(acceptdBin(), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	done := make(chan error, 1)
@@ -134,7 +134,7 @@ func TestExecCommand(t *testing.T) {
 	sock := filepath.Join(dir, "exec.sock")
 	port := freePort(t)
 	tcp := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(bins.acceptd, "exec", "-listen", sock, "-listen", tcp, "-max-connections", "1",
+	cmd := exec.Command(acceptdBin(), "exec", "-listen", sock, "-listen", tcp, "-max-connections", "1",
 		"--", "/bin/sh", "-c", `echo "$ACCEPTD_SERVICE $PROTO $1"; cat`, "sh", "arg one")
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -125,7 +125,7 @@ func tryStartDaemon(t *testing.T, body string, opts daemonOpts) (*daemon, error)
 	if err := os.WriteFile(d.config, []byte(src), 0o644); err != nil {
 		return nil, err
 	}
-	d.cmd = exec.Command(bins.acceptd, "run", "-config", d.config)
+	d.cmd = exec.Command(acceptdBin(), "run", "-config", d.config)
 	d.cmd.Dir = opts.dir
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	// A group of its own: a child caught between fork and its own setpgid
@@ -327,7 +327,7 @@ type serviceStatus struct {
 func (d *daemon) statusErr() (*status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bins.acceptd, "status", "-json", "-control", d.control)
+	cmd := exec.CommandContext(ctx, acceptdBin(), "status", "-json", "-control", d.control)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

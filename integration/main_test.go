@@ -8,14 +8,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
 // bins are the programs TestMain prepares; they are set once before any
 // test runs and only read afterwards.
 var bins struct {
-	// acceptd is the daemon under test, built from ../cmd/acceptd.
+	// acceptd is the daemon under test, built from ../cmd/acceptd; tests
+	// name it through acceptdBin.
 	acceptd string
+	// noted opens the sources once (see acceptdBin).
+	noted sync.Once
 	// prog is a copy of this test binary in a directory every user can
 	// read, so that children running as nobody can execute it.
 	prog string
@@ -77,15 +81,19 @@ func setupAndRun(m *testing.M) int {
 	return m.Run()
 }
 
-// TestSourcesNoted opens every file the binary is built from. go test
-// caches a package's result keyed on its own dependencies and on the files
-// its tests opened (from m.Run on); the binary is built by a child process
-// it cannot see, so without this a change in server/ or cmd/ would replay
-// an old "ok".
-func TestSourcesNoted(t *testing.T) {
-	if err := noteSources(bins.root); err != nil {
-		t.Fatal(err)
-	}
+// acceptdBin returns the path of the daemon under test. The first call
+// opens every file the binary is built from: go test caches a package's
+// result keyed on its own dependencies and on the files its tests opened
+// (from m.Run on, hence not in TestMain); the binary is built by a child
+// process it cannot see, so without this a change in server/ or cmd/
+// would replay an old "ok".
+func acceptdBin() string {
+	bins.noted.Do(func() {
+		if err := noteSources(bins.root); err != nil {
+			fmt.Fprintf(os.Stderr, "integration: noting the sources for the test cache: %v\n", err)
+		}
+	})
+	return bins.acceptd
 }
 
 func noteSources(root string) error {

@@ -46,7 +46,7 @@ service "obs" {
 	}
 
 	// While the n instances run, status shows each with its pid.
-	out, err := exec.Command(bins.acceptd, "status", "-control", d.control).CombinedOutput()
+	out, err := exec.Command(acceptdBin(), "status", "-control", d.control).CombinedOutput()
 	if err != nil {
 		t.Fatalf("acceptd status: %v\n%s", err, out)
 	}

@@ -343,7 +343,7 @@ func (d *daemon) rawService(name string) rawServiceStatus {
 	d.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bins.acceptd, "status", "-json", "-control", d.control).Output()
+	out, err := exec.CommandContext(ctx, acceptdBin(), "status", "-json", "-control", d.control).Output()
 	if err != nil {
 		d.t.Fatalf("acceptd status: %v", err)
 	}
@@ -1002,7 +1002,7 @@ func dialEventually(t *testing.T, p *proc, addr string) net.Conn {
 func TestProxyCommandSimpleTCPUnixRelay(t *testing.T) {
 	be := startBackend(t, "tcp", "127.0.0.1:0", echoServe)
 	sock := filepath.Join(testutil.ShortDir(t), "socket")
-	p := startProc(t, exec.Command(bins.acceptd, "proxy", "-listen", "unix://"+sock, be.addr))
+	p := startProc(t, exec.Command(acceptdBin(), "proxy", "-listen", "unix://"+sock, be.addr))
 	c := dialEventually(t, p, sock)
 	exchange(t, c, randomBytes(200<<10))
 	p.stop(t)
@@ -1020,7 +1020,7 @@ func TestProxyCommandConnectionsMax(t *testing.T) {
 			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 			args := append([]string{"proxy"}, flag...)
 			args = append(args, "-listen", addr, be.addr)
-			p := startProc(t, exec.Command(bins.acceptd, args...))
+			p := startProc(t, exec.Command(acceptdBin(), args...))
 			held := []net.Conn{dialEventually(t, p, addr), dial(t, addr)}
 			for i, c := range held {
 				fmt.Fprintf(c, "held %d\n", i)
@@ -1067,7 +1067,7 @@ func TestProxyUnderSystemdSocketActivate(t *testing.T) {
 	sockDir := testutil.ShortDir(t)
 	be := startBackend(t, "unix", filepath.Join(sockDir, "nginx.sock"), echoServe)
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := startProc(t, exec.Command(ssa, "-l", addr, bins.acceptd, "proxy", "--exit-idle-time=1s", be.addr))
+	p := startProc(t, exec.Command(ssa, "-l", addr, acceptdBin(), "proxy", "--exit-idle-time=1s", be.addr))
 	c := dialEventually(t, p, addr)
 	exchange(t, c, randomBytes(100<<10))
 	c.Close()

@@ -42,7 +42,7 @@ service "gone" {
 
 	reload := func() (string, int) {
 		t.Helper()
-		out, err := exec.Command(bins.acceptd, "reload", "-control", d.control).CombinedOutput()
+		out, err := exec.Command(acceptdBin(), "reload", "-control", d.control).CombinedOutput()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
 			code = ee.ExitCode()

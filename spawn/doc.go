@@ -14,7 +14,7 @@
 // writing into the parent's memory, which it shares until exec, where
 // syscall.ForkExec uses a pipe whose read puts the parent to sleep a
 // second time per spawn (vfork_linux_amd64.go has the measurements).
-// Specs with namespaces, and other platforms, use [syscall.ForkExec].
+// The helper path, and other platforms, use [syscall.ForkExec].
 //
 // A child may be born in a cgroup v2 of its own ([Spec.CgroupFD], clone3
 // with CLONE_INTO_CGROUP) and under another root ([Spec.Chroot]) on that

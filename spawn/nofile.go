@@ -15,7 +15,7 @@ import (
 //
 // Go raises its own soft limit to the hard one at start-up and gives
 // children of syscall.ForkExec the original back, keeping it in a
-// variable of package syscall that nobody else can read; vforkExec must
+// variable of package syscall that nobody else can read; vforkStart must
 // do the same. The original is asked, once, of a shell started the usual
 // way, which has it: `ulimit -Sn`. It is a fact about how this process
 // was started, fixed for its life.

@@ -60,22 +60,28 @@ func Start(spec *Spec) (*Process, error) {
 	if len(args) == 0 {
 		args = []string{spec.Path}
 	}
+	if p, handled, err := vforkStart(spec, args); handled {
+		return p, err
+	}
 	var files [8]uintptr
 	attr := syscall.ProcAttr{
-		Dir:   spec.Dir,
+		Dir:   childDir(spec),
 		Env:   spec.Env,
 		Files: fileSlice(files[:0], spec.Files),
 		Sys:   sysAttr(spec, spec.Credential),
 	}
-	if spec.Chroot != "" {
-		// The kernel's fork path changes root, then directory: a
-		// working directory outside the new root must not remain.
-		attr.Sys.Chroot = spec.Chroot
-		if attr.Dir == "" {
-			attr.Dir = "/"
-		}
-	}
+	attr.Sys.Chroot = spec.Chroot
 	return forkExec(spec, spec.Path, args, &attr)
+}
+
+// childDir is the working directory a plain spawn sets: spec.Dir, or "/"
+// under a Chroot. The kernel's fork path changes root, then directory: a
+// working directory outside the new root must not remain.
+func childDir(spec *Spec) string {
+	if spec.Chroot != "" && spec.Dir == "" {
+		return "/"
+	}
+	return spec.Dir
 }
 
 // fileSlice converts fds to the form syscall.ProcAttr wants, in buf when
@@ -110,30 +116,32 @@ func sysAttr(spec *Spec, cred *syscall.Credential) *syscall.SysProcAttr {
 	return sys
 }
 
-// forkExec is the one fork+exec both paths share. attr.Sys.PidFD must be
-// set.
+// forkExec is the syscall.ForkExec that the helper path and, where
+// vforkStart cannot, the plain path share. attr.Sys.PidFD must be set.
 func forkExec(spec *Spec, path string, args []string, attr *syscall.ProcAttr) (*Process, error) {
 	pidfd := attr.Sys.PidFD
 	*pidfd = -1
-	pid, handled, err := vforkExec(path, args, attr)
-	if !handled {
-		pid, err = syscall.ForkExec(path, args, attr)
-	}
+	pid, err := syscall.ForkExec(path, args, attr)
 	if err != nil {
 		return nil, fmt.Errorf("spawn %s: %w", spec.Path, err)
 	}
+	return newProcess(spec, pid, *pidfd), nil
+}
+
+// newProcess is the Process of a child just started for spec.
+func newProcess(spec *Spec, pid, pidfd int) *Process {
 	p := &Process{
 		pid:         pid,
 		path:        spec.Path,
 		started:     time.Now(),
 		stopTimeout: spec.StopTimeout,
-		pidfd:       *pidfd,
+		pidfd:       pidfd,
 		done:        make(chan struct{}),
 	}
 	if p.stopTimeout <= 0 {
 		p.stopTimeout = DefaultStopTimeout
 	}
-	return p, nil
+	return p
 }
 
 // pollableLocked returns the pidfd as a file in the netpoller, making it on

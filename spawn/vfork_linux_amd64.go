@@ -1,6 +1,7 @@
 package spawn
 
 import (
+	"fmt"
 	"syscall"
 	"unsafe"
 
@@ -23,7 +24,8 @@ import (
 // The child's part is Go's forkAndExecInChild1 cut down to what a plain
 // Spec needs: setsid or setpgid, the runtime's signal reset, chroot,
 // credential, chdir, the descriptor shuffle, RLIMIT_NOFILE restored, exec.
-// Specs with namespaces (Unshareflags) keep syscall.ForkExec.
+// The helper path, which runs a second Go start-up anyway, keeps
+// syscall.ForkExec.
 //
 // Measured side by side with the syscall.ForkExec build and tcpserver in
 // one run (bench/README.md), per connection at 64 clients: acceptd's CPU
@@ -42,65 +44,47 @@ func runtimeAfterForkInChild()
 
 func rawVfork(trap, a1, a2, a3 uintptr) (r1, err uintptr)
 
-// vforkExec starts path like syscall.ForkExec with attr, but reports the
-// child's failure without a pipe. handled is false when attr asks for
-// something only syscall.ForkExec does; nothing was started then.
-func vforkExec(path string, args []string, attr *syscall.ProcAttr) (pid int, handled bool, err error) {
-	sys := attr.Sys
-	if sys == nil || sys.Unshareflags != 0 || sys.Cloneflags != 0 || len(sys.UidMappings) > 0 ||
-		len(sys.GidMappings) > 0 || len(sys.AmbientCaps) > 0 || sys.Ptrace || sys.Foreground ||
-		sys.Setctty || sys.Noctty || sys.Pdeathsig != 0 || sys.Pgid != 0 ||
-		(sys.Credential != nil && sys.Credential.NoSetGroups) || len(attr.Files) > 16 {
-		return 0, false, nil
+// vforkStart starts the plain spec (no helper settings) with argv args,
+// as Start's syscall.ForkExec path would, but reports the child's failure
+// without a pipe. handled is false when it cannot (more descriptors than
+// it keeps room for, no original RLIMIT_NOFILE known); nothing was
+// started then.
+func vforkStart(spec *Spec, args []string) (p *Process, handled bool, err error) {
+	if len(spec.Files) > maxChildFiles {
+		return nil, false, nil
 	}
 	limits := origNofile()
 	if !limits.ok {
-		return 0, false, nil
+		return nil, false, nil
 	}
-	nofile := limits.forChild()
 
 	// Everything the child touches is made here, before the fork: the
 	// child must not allocate.
-	argv0, err := syscall.BytePtrFromString(path)
-	if err != nil {
-		return 0, true, err
-	}
-	argv, err := syscall.SlicePtrFromStrings(args)
-	if err != nil {
-		return 0, true, err
-	}
-	envv, err := syscall.SlicePtrFromStrings(attr.Env)
-	if err != nil {
-		return 0, true, err
-	}
-	var dir, chroot *byte
-	if attr.Dir != "" {
-		if dir, err = syscall.BytePtrFromString(attr.Dir); err != nil {
-			return 0, true, err
+	c := child{setsid: spec.Setsid, cred: spec.Credential, nofile: limits.forChild(), pidfd: -1}
+	if c.argv0, err = syscall.BytePtrFromString(spec.Path); err == nil {
+		if c.argv, err = syscall.SlicePtrFromStrings(args); err == nil {
+			c.envv, err = syscall.SlicePtrFromStrings(spec.Env)
 		}
 	}
-	if sys.Chroot != "" {
-		if chroot, err = syscall.BytePtrFromString(sys.Chroot); err != nil {
-			return 0, true, err
-		}
+	if dir := childDir(spec); err == nil && dir != "" {
+		c.dir, err = syscall.BytePtrFromString(dir)
 	}
-	var fds [16]int
-	for i, f := range attr.Files {
-		fds[i] = int(int32(f)) // ^uintptr(0) is -1
+	if spec.Chroot != "" && err == nil {
+		c.chroot, err = syscall.BytePtrFromString(spec.Chroot)
 	}
-	c := child{
-		argv0: argv0, argv: argv, envv: envv, dir: dir, chroot: chroot,
-		fd: fds[:len(attr.Files)], setsid: sys.Setsid, setpgid: sys.Setpgid,
-		cred: sys.Credential, nofile: nofile,
+	if err != nil {
+		return nil, true, fmt.Errorf("spawn %s: %w", spec.Path, err)
 	}
-	c.args = cloneArgs{flags: unix.CLONE_VFORK | unix.CLONE_VM, exitSignal: uint64(syscall.SIGCHLD)}
-	c.pidfd = -1
-	if sys.PidFD != nil {
-		c.args.flags |= unix.CLONE_PIDFD // start fills in where
+	// A copy: the child rearranges it.
+	var fds [maxChildFiles]int
+	c.fd = fds[:copy(fds[:], spec.Files)]
+	c.args = cloneArgs{
+		flags:      unix.CLONE_VFORK | unix.CLONE_VM | unix.CLONE_PIDFD, // start fills in where the pidfd goes
+		exitSignal: uint64(syscall.SIGCHLD),
 	}
-	if sys.UseCgroupFD {
+	if spec.UseCgroupFD {
 		c.args.flags |= unix.CLONE_INTO_CGROUP
-		c.args.cgroup = uint64(sys.CgroupFD)
+		c.args.cgroup = uint64(spec.CgroupFD)
 	}
 
 	// No syscall.ForkLock: it guards descriptors made without
@@ -108,28 +92,27 @@ func vforkExec(path string, args []string, attr *syscall.ProcAttr) (pid int, han
 	// writing, it would serialise the spawns of the accept loops, each of
 	// which holds it for a whole vfork (syscall.ForkExec avoids that with
 	// a counting scheme of its own).
-	p, errno := c.start()
-	if errno != 0 {
-		return 0, true, errno
-	}
-	if c.err != 0 {
+	pid, errno := c.start()
+	if errno == 0 && c.err != 0 {
 		// The child exited after writing its error; reap it.
 		var ws syscall.WaitStatus
 		for {
-			if _, e := syscall.Wait4(p, &ws, 0, nil); e != syscall.EINTR {
+			if _, e := syscall.Wait4(pid, &ws, 0, nil); e != syscall.EINTR {
 				break
 			}
 		}
-		if c.pidfd >= 0 {
-			syscall.Close(int(c.pidfd))
-		}
-		return 0, true, c.err
+		syscall.Close(int(c.pidfd))
+		errno = c.err
 	}
-	if sys.PidFD != nil {
-		*sys.PidFD = int(c.pidfd)
+	if errno != 0 {
+		return nil, true, fmt.Errorf("spawn %s: %w", spec.Path, errno)
 	}
-	return p, true, nil
+	return newProcess(spec, pid, int(c.pidfd)), true, nil
 }
+
+// maxChildFiles is how many descriptors vforkStart hands a child; more
+// take syscall.ForkExec.
+const maxChildFiles = 16
 
 // cloneArgs is struct clone_args of clone3(2).
 type cloneArgs struct {
@@ -146,15 +129,15 @@ type cloneArgs struct {
 	cgroup     uint64
 }
 
-// child is what the child of one vforkExec needs, prepared by the parent.
+// child is what the child of one vforkStart needs, prepared by the parent.
 type child struct {
-	argv0           *byte
-	argv, envv      []*byte
-	dir, chroot     *byte
-	fd              []int
-	setsid, setpgid bool
-	cred            *syscall.Credential
-	nofile          *unix.Rlimit
+	argv0       *byte
+	argv, envv  []*byte
+	dir, chroot *byte
+	fd          []int
+	setsid      bool
+	cred        *syscall.Credential
+	nofile      *unix.Rlimit
 	// args are clone3's; pidfd is where the kernel puts the child's.
 	args  cloneArgs
 	pidfd int32
@@ -180,12 +163,10 @@ func (c *child) start() (pid int, err1 syscall.Errno) {
 		next  int
 	)
 	runtimeBeforeFork()
-	if c.args.flags&unix.CLONE_PIDFD != 0 {
-		// The address is taken here, after this function's prologue,
-		// the last point where a stack that c may live on could move:
-		// only nosplit code runs from here to the clone.
-		c.args.pidFD = uint64(uintptr(unsafe.Pointer(&c.pidfd)))
-	}
+	// The address is taken here, after this function's prologue, the
+	// last point where a stack that c may live on could move: only
+	// nosplit code runs from here to the clone.
+	c.args.pidFD = uint64(uintptr(unsafe.Pointer(&c.pidfd)))
 	r1, e = rawVfork(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&c.args)), unsafe.Sizeof(c.args), 0)
 	if e != 0 || r1 != 0 {
 		// The parent (or a failed clone).
@@ -199,7 +180,7 @@ func (c *child) start() (pid int, err1 syscall.Errno) {
 			goto fail
 		}
 	}
-	if c.setpgid {
+	if !c.setsid {
 		if _, _, err1 = syscall.RawSyscall(syscall.SYS_SETPGID, 0, 0, 0); err1 != 0 {
 			goto fail
 		}

@@ -2,10 +2,8 @@
 
 package spawn
 
-import "syscall"
-
-// vforkExec is implemented for linux/amd64 only (see vfork_linux_amd64.go);
-// elsewhere every spawn takes syscall.ForkExec.
-func vforkExec(string, []string, *syscall.ProcAttr) (int, bool, error) {
-	return 0, false, nil
+// vforkStart is implemented for linux/amd64 only (see
+// vfork_linux_amd64.go); elsewhere every spawn takes syscall.ForkExec.
+func vforkStart(*Spec, []string) (*Process, bool, error) {
+	return nil, false, nil
 }
