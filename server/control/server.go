@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/acceptd/acceptd/internal/httpserve"
 	"github.com/acceptd/acceptd/internal/sockfile"
 	"github.com/acceptd/acceptd/server"
 )
@@ -143,7 +144,6 @@ func (s *Server) Serve(ctx context.Context, b Backend, log *zap.Logger) error {
 		log = zap.NewNop()
 	}
 	h := &handler{b: b, log: log}
-	var conns sync.WaitGroup
 	errLog, err := zap.NewStdLogAt(log.With(zap.String("component", "control")), zap.DebugLevel)
 	if err != nil {
 		// NewStdLogAt fails only for an invalid level, which DebugLevel is not.
@@ -158,39 +158,11 @@ func (s *Server) Serve(ctx context.Context, b Backend, log *zap.Logger) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		// Garbage from clients is logged at debug level only: it is the
 		// client's problem, and a flood must not flood the journal.
-		ErrorLog:    errLog,
-		BaseContext: func(net.Listener) context.Context { return ctx },
-		// Shutdown and Close do not wait for connection goroutines (nor
-		// the handlers they run); conns does. StateNew is reported before
-		// srv.Serve can return, so no Add comes after the Wait below.
-		ConnState: func(_ net.Conn, cs http.ConnState) {
-			switch cs {
-			case http.StateNew:
-				conns.Add(1)
-			case http.StateClosed, http.StateHijacked:
-				conns.Done()
-			}
-		},
+		ErrorLog: errLog,
 	}
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(s.ln) }()
-
-	select {
-	case err := <-served:
-		// The listener failed on its own; nothing more will be accepted.
-		srv.Close()
-		conns.Wait()
+	if err := httpserve.Serve(ctx, srv, s.ln, shutdownGrace); err != nil {
 		return fmt.Errorf("control socket %s: %w", s.path, err)
-	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
-	<-served
-	conns.Wait()
 	return nil
 }
 

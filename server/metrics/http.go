@@ -2,11 +2,9 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/acceptd/acceptd/internal/httpserve"
 	"github.com/acceptd/acceptd/server"
 )
 
@@ -59,7 +58,6 @@ func Serve(ctx context.Context, ln net.Listener, g prometheus.Gatherer, log *zap
 	if err != nil {
 		panic(err) // only for an invalid level
 	}
-	var conns sync.WaitGroup
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{
 		ErrorLog:      errLog,
@@ -75,35 +73,8 @@ func Serve(ctx context.Context, ln net.Listener, g prometheus.Gatherer, log *zap
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          errLog,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-		// Shutdown does not wait for connection goroutines; conns does,
-		// so that Serve returns with nothing of its own left running.
-		ConnState: func(_ net.Conn, cs http.ConnState) {
-			switch cs {
-			case http.StateNew:
-				conns.Add(1)
-			case http.StateClosed, http.StateHijacked:
-				conns.Done()
-			}
-		},
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		srv.Close()
-		conns.Wait()
-		return fmt.Errorf("metrics serve on %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
-	err = <-served
-	conns.Wait()
-	if !errors.Is(err, http.ErrServerClosed) {
+	if err := httpserve.Serve(ctx, srv, ln, shutdownGrace); err != nil {
 		return fmt.Errorf("metrics serve on %s: %w", ln.Addr(), err)
 	}
 	return nil
