@@ -250,7 +250,7 @@ func (g *Group) Kill() error {
 // CLONE_INTO_CGROUP compares the kill count of its parent's cgroup with
 // that of the target, and is killed at birth when they differ, so every
 // instance started in a once-killed cgroup would die with SIGKILL (seen on
-// 6.18; TestKilledGroupKillsNewcomers shows whether a kernel does it).
+// 6.18; server.TestSandboxCgroupAfterKill is the instance after one).
 func (g *Group) Reusable() bool { return !g.killed.Load() }
 
 // Signal sends sig to every process in the cgroup, for a SIGTERM before

@@ -186,37 +186,3 @@ func TestFindMount(t *testing.T) {
 		t.Error("found a cgroup2 mount in a table without one")
 	}
 }
-
-// TestKilledGroupKillsNewcomers shows why a killed cgroup is not reused:
-// on kernels with kill_seq (6.14 and later, seen on 6.18) a process
-// cloned into an empty cgroup that was once killed gets SIGKILL at birth.
-// It reports what this kernel does; it fails only if Kill leaves the
-// group Reusable.
-func TestKilledGroupKillsNewcomers(t *testing.T) {
-	m := testManager(t)
-	g, err := m.Create("killed", Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Remove()
-	run := func() string {
-		p, err := spawn.Start(&spawn.Spec{Path: "/bin/true", Args: []string{"true"},
-			Files: []int{-1, -1, -1}, Umask: -1, UseCgroupFD: true, CgroupFD: g.FD()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := p.Wait()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res.String()
-	}
-	before := run()
-	if err := g.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	if g.Reusable() {
-		t.Error("a killed cgroup is still Reusable")
-	}
-	t.Logf("a child in a fresh cgroup: %s; in the same cgroup once killed: %s", before, run())
-}
