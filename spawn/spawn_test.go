@@ -538,12 +538,8 @@ func TestHelperSettings(t *testing.T) {
 }
 
 func TestPlainPathInherits(t *testing.T) {
-	// Without helper settings the child keeps acceptd's umask and the
-	// NOFILE soft limit acceptd was started with, not Go's raised one.
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
+	// Without helper settings the child gets no no_new_privs and no
+	// LISTEN_PID. (Its NOFILE soft limit: TestChildGetsOriginalNofile.)
 	out, _ := start(t, progSpec(t, "status"), -1).all(t)
 	if got := statusField(out, "NoNewPrivs"); got != "0" {
 		t.Errorf("NoNewPrivs = %q; want 0", got)
