@@ -18,16 +18,10 @@ OLD=$1 NEW=$2
 N=${N:-2000}
 REPS=${REPS:-3}
 CONCS=${CONCS:-"1 8 64"}
-command -v tcpserver >/dev/null || { echo "ab-spawn.sh: tcpserver is missing" >&2; exit 1; }
 
-tmp=$(mktemp -d /tmp/acdab.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+. bench/lib.sh
+need ab-spawn.sh go gcc tcpserver
+bench_tmp ab
 
 go build -o "$tmp/loadgen" ./bench/cmd/loadgen
 printf '#include <unistd.h>\nint main(void){return write(1,"hello\\n",6)!=6;}\n' >"$tmp/hello.c"

@@ -35,17 +35,10 @@ big=10000
 [ $((big * 2 + 64)) -le "$NOFILE" ] || big=$(((NOFILE - 64) / 2 / 1000 * 1000))
 IDLE=${IDLE:-"1000 3000 $big"}
 
-tmp=$(mktemp -d /tmp/acdrelay.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+. bench/lib.sh
+bench_tmp relay
 
-need() { command -v "$1" >/dev/null || { echo "relay.sh: $1 is missing" >&2; exit 1; }; }
-for t in go socat haproxy systemd-socket-activate "$PROXYD"; do need "$t"; done
+need relay.sh go socat haproxy systemd-socket-activate "$PROXYD"
 
 echo "building acceptd and loadgen in $tmp" >&2
 go build -o "$tmp/acceptd" ./cmd/acceptd

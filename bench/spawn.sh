@@ -19,17 +19,10 @@ CONCS=${CONCS:-"1 8 64"}
 MAXSECS=${MAXSECS:-15}
 OUT=${1:-bench/results/spawn-$(date +%Y-%m-%d).txt}
 
-tmp=$(mktemp -d /tmp/acdspawn.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+. bench/lib.sh
+bench_tmp spawn
 
-need() { command -v "$1" >/dev/null || { echo "spawn.sh: $1 is missing" >&2; exit 1; }; }
-for t in go gcc xinetd tcpserver socat systemd-socket-activate; do need "$t"; done
+need spawn.sh go gcc xinetd tcpserver socat systemd-socket-activate
 
 echo "building acceptd, loadgen and the per-connection program in $tmp" >&2
 go build -o "$tmp/acceptd" ./cmd/acceptd

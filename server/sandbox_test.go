@@ -128,20 +128,10 @@ service "esc" {
   }
 }
 `)
-	srv, err := New(cfg, Options{Log: zaptest.NewLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, _ := start(t, cfg)
 	if srv.sandbox.cg == nil {
 		t.Skip("no writable cgroup2 hierarchy")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
 	addr := addrOf(t, srv, "esc")
 	ask := func(what string) string {
 		c, err := net.Dial("tcp", addr)
