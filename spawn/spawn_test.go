@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -546,6 +547,38 @@ func TestPlainPathInherits(t *testing.T) {
 	}
 	if !strings.Contains(out, "LISTEN_PID= ") {
 		t.Errorf("LISTEN_PID set on the plain path:\n%s", out)
+	}
+}
+
+func TestSignalStateAsOsExec(t *testing.T) {
+	// The child gets the signal state os/exec gives: the mask from
+	// before the fork (the runtime blocks every signal across it), what
+	// was ignored still ignored, no handler. SIGUSR2 is ignored for the
+	// test, so that "still ignored" is seen. (execve resets handlers by
+	// itself; CLONE_CLEAR_SIGHAND guards the moment between the mask's
+	// restore and execve, which no test can hit on purpose.)
+	cat, err := exec.LookPath("cat")
+	if err != nil {
+		t.Skip("no cat: ", err)
+	}
+	signal.Ignore(syscall.SIGUSR2)
+	defer signal.Reset(syscall.SIGUSR2)
+	ref, err := exec.Command(cat, "/proc/self/status").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &spawn.Spec{Path: cat, Args: []string{cat, "/proc/self/status"}, Umask: -1}
+	out, _ := start(t, spec, -1).all(t)
+	for _, f := range []string{"SigBlk", "SigIgn", "SigCgt"} {
+		if got, want := statusField(out, f), statusField(string(ref), f); got != want {
+			t.Errorf("%s = %s; os/exec's child has %s", f, got, want)
+		}
+	}
+	if got := statusField(out, "SigCgt"); got != "0000000000000000" {
+		t.Errorf("SigCgt = %s; want no handler", got)
+	}
+	if ign, _ := strconv.ParseUint(statusField(out, "SigIgn"), 16, 64); ign&(1<<(syscall.SIGUSR2-1)) == 0 {
+		t.Errorf("SIGUSR2 not ignored in the child: SigIgn = %x", ign)
 	}
 }
 
