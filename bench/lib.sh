@@ -22,3 +22,29 @@ need() {
 		command -v "$t" >/dev/null || { echo "$script: $t is missing" >&2; exit 1; }
 	done
 }
+
+# haproxy_cfg FILE MAXCONN TCP_PORT TCP_BACKEND UNIX_PORT UNIX_BACKEND: a
+# haproxy configuration with its defaults for mode tcp (no splice option),
+# one frontend on 127.0.0.1 per backend kind.
+haproxy_cfg() {
+	cat >"$1" <<HAPROXY
+global
+	maxconn $2
+defaults
+	mode tcp
+	maxconn $2
+	timeout connect 5s
+	timeout client 10m
+	timeout server 10m
+frontend ft_tcp
+	bind 127.0.0.1:$3 backlog 4096
+	default_backend bk_tcp
+backend bk_tcp
+	server s1 $4
+frontend ft_unix
+	bind 127.0.0.1:$5 backlog 4096
+	default_backend bk_unix
+backend bk_unix
+	server s1 $6
+HAPROXY
+}

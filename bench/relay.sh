@@ -77,26 +77,7 @@ pids+=($!); PID[socat,unix]=$!; ADDR[socat,unix]=127.0.0.1:${P[6]}
 
 # haproxy with its defaults for mode tcp (no splice option), in the
 # foreground, both frontends in one process.
-cat >"$tmp/haproxy.cfg" <<EOF
-global
-	maxconn $(((NOFILE - 200) / 2))
-defaults
-	mode tcp
-	maxconn $(((NOFILE - 200) / 2))
-	timeout connect 5s
-	timeout client 10m
-	timeout server 10m
-frontend ft_tcp
-	bind 127.0.0.1:${P[7]} backlog 4096
-	default_backend bk_tcp
-backend bk_tcp
-	server s1 $BT
-frontend ft_unix
-	bind 127.0.0.1:${P[8]} backlog 4096
-	default_backend bk_unix
-backend bk_unix
-	server s1 $BU
-EOF
+haproxy_cfg "$tmp/haproxy.cfg" $(((NOFILE - 200) / 2)) "${P[7]}" "$BT" "${P[8]}" "$BU"
 haproxy -db -f "$tmp/haproxy.cfg" 2>/dev/null &
 pids+=($!); PID[haproxy,tcp]=$!; PID[haproxy,unix]=$!
 ADDR[haproxy,tcp]=127.0.0.1:${P[7]}; ADDR[haproxy,unix]=127.0.0.1:${P[8]}
@@ -233,7 +214,7 @@ done
 				totp = own[n, "socket-proxyd"] + kern[n, "socket-proxyd"] - base
 				toth = own[n, "haproxy"] + kern[n, "haproxy"] - base
 				if (r == "direct") { printf "%-6s %-14s %10.2f %10.2f %10s %8.2f %8.2f   (client+backend sockets, no relay)\n", n, r, own[n, r], kr, "-", fds[n, r], pipes[n, r]; continue }
-				printf "%-6s %-14s %10.2f %10.2f %10.2f %8.2f %8.2f %10.2f %10.2f\n", n, r, own[n, r], kr, tot[r], fds[n, r], pipes[n, r], (totp > 0 ? tot[r] / totp : 0), (toth > 0 ? tot[r] / toth : 0)
+				printf "%-6s %-14s %10.2f %10.2f %10.2f %8.2f %8.2f %10s %10s\n", n, r, own[n, r], kr, tot[r], fds[n, r], pipes[n, r], ((n, "socket-proxyd") in res ? "-" : sprintf("%.2f", tot[r] / totp)), ((n, "haproxy") in res ? "-" : sprintf("%.2f", tot[r] / toth))
 			}
 			print ""
 		}

@@ -25,6 +25,11 @@
 // pipe keeps its bytes. So an idle relayed connection holds no pipe and
 // two small parked goroutine stacks.
 //
+// The splice calls are raw system calls (RawSyscall6): the descriptors
+// are non-blocking, so a call never sleeps, but a 256 KiB chunk takes
+// longer than the runtime's 20 µs sysmon tick, and through entersyscall
+// each such call let sysmon hand the P to another thread.
+//
 // Other net.Conn types (and sockets that cannot splice, or when no pipe
 // can be created) fall back to a generic copy through a pooled buffer.
 //
