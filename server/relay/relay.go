@@ -81,7 +81,11 @@ const genericBufSize = 32 << 10
 // closing both conns (a plain close, not a reset).
 //
 // *net.TCPConn and *net.UnixConn (any mix) are relayed with splice(2)
-// through pooled pipes; other net.Conn types with a generic copy.
+// through pooled pipes; other net.Conn types with a generic copy. Their
+// sockets must be in non-blocking mode, as every conn the net package
+// makes is (accept, dial, FileConn): splice runs as a raw system call
+// that must never sleep. Calling Fd on an *os.File dup of a conn puts the
+// shared socket in blocking mode; such a conn must not be relayed.
 func (r *Relayer) Relay(ctx context.Context, client, backend net.Conn, opt Options) Result {
 	s := &session{client: client, backend: backend, start: time.Now()}
 	// Deadlines the caller used before the relay (say, to read a PROXY
