@@ -23,14 +23,7 @@ PROXYD=/lib/systemd/systemd-socket-proxyd
 need ab-relay.sh go haproxy systemd-socket-activate "$PROXYD"
 bench_tmp abrelay
 
-go build -o "$tmp/loadgen" ./bench/cmd/loadgen
-LG=$tmp/loadgen
-mapfile -t P < <("$LG" freeport -n 9)
-BT=127.0.0.1:${P[0]}
-BU=$tmp/backend.sock
-"$LG" backend -listen "$BT" -listen "unix:$BU" &
-pids+=($!)
-"$LG" waitport "$BT" "unix:$BU"
+relay_backend 9
 
 declare -A ADDR
 names=(old new socket-proxyd haproxy)

@@ -48,3 +48,26 @@ backend bk_unix
 	server s1 $6
 HAPROXY
 }
+
+# relay_backend N: builds loadgen as $LG, picks N free ports into P and
+# starts the echo/sink backend on 127.0.0.1:${P[0]} ($BT) and on the UNIX
+# socket $BU; returns once both accept.
+relay_backend() {
+	go build -o "$tmp/loadgen" ./bench/cmd/loadgen
+	LG=$tmp/loadgen
+	mapfile -t P < <("$LG" freeport -n "$1")
+	BT=127.0.0.1:${P[0]}
+	BU=$tmp/backend.sock
+	"$LG" backend -listen "$BT" -listen "unix:$BU" &
+	pids+=($!)
+	"$LG" waitport "$BT" "unix:$BU"
+}
+
+# error_summary FILE: the five most frequent lines of FILE as comments, for
+# the end of a results file; nothing when FILE is empty.
+error_summary() {
+	if [ -s "$1" ]; then
+		echo "# first errors:"
+		sort "$1" | uniq -c | sort -rn | head -5 | sed 's/^/# /'
+	fi
+}

@@ -42,15 +42,7 @@ need relay.sh go socat haproxy systemd-socket-activate "$PROXYD"
 
 echo "building acceptd and loadgen in $tmp" >&2
 go build -o "$tmp/acceptd" ./cmd/acceptd
-go build -o "$tmp/loadgen" ./bench/cmd/loadgen
-LG=$tmp/loadgen
-
-mapfile -t P < <("$LG" freeport -n 9)
-BT=127.0.0.1:${P[0]}
-BU=$tmp/backend.sock
-"$LG" backend -listen "$BT" -listen "unix:$BU" &
-pids+=($!)
-"$LG" waitport "$BT" "unix:$BU"
+relay_backend 9
 
 declare -A ADDR PID
 ADDR[direct,tcp]=$BT
@@ -223,9 +215,6 @@ done
 	sed 's/^/# /' "$raw"
 	echo "# raw idle: relay held pss_kib fds pipes (before) pss_kib fds pipes (after) kmem_kib before after"
 	sed 's/^/# /' "$idle"
-	if [ -s "$tmp/errors" ]; then
-		echo "# first errors:"
-		sort "$tmp/errors" | uniq -c | sort -rn | head -5 | sed 's/^/# /'
-	fi
+	error_summary "$tmp/errors"
 } | tee "$OUT"
 echo "wrote $OUT" >&2

@@ -163,9 +163,6 @@ done
 	}' "$raw"
 	echo "# raw: server conc rep result"
 	sed 's/^/# /' "$raw"
-	if [ -s "$tmp/errors" ]; then
-		echo "# first errors:"
-		sort "$tmp/errors" | uniq -c | sort -rn | head -5 | sed 's/^/# /'
-	fi
+	error_summary "$tmp/errors"
 } | tee "$OUT"
 echo "wrote $OUT" >&2
