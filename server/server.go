@@ -457,6 +457,24 @@ func (s *Server) connected() int64 {
 	return n
 }
 
+// StopTimeout is the longest stop_timeout of the services now running.
+// A graceful stop takes at most about three of it: the drain, the
+// SIGTERM-to-SIGKILL escalation of what remains, and the stop of backends
+// started on demand.
+func (s *Server) StopTimeout() time.Duration {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return max(longestStop(s.services), longestStop(s.draining))
+}
+
+func longestStop(services []*service) time.Duration {
+	d := time.Duration(0)
+	for _, svc := range services {
+		d = max(d, svc.stopTimeout())
+	}
+	return d
+}
+
 func (s *Server) shutdown(stopHandlers context.CancelFunc) {
 	s.mu.RLock()
 	listeners := make([]*listener, 0, len(s.listeners))
@@ -475,10 +493,7 @@ func (s *Server) shutdown(stopHandlers context.CancelFunc) {
 	s.loops.Wait()
 
 	// 3. Let connections finish for up to the longest stop_timeout.
-	grace := time.Duration(0)
-	for _, svc := range services {
-		grace = max(grace, svc.stopTimeout())
-	}
+	grace := longestStop(services)
 	if !waitAll(services, grace) {
 		s.log.Info("stopping remaining instances", zap.Int64("connected", s.connected()))
 	}

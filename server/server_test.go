@@ -665,3 +665,42 @@ service "hi" {
 	}
 	stop()
 }
+
+// TestStopTimeout: the longest stop_timeout counts a proxy's on-demand
+// backend too, and follows a reload.
+func TestStopTimeout(t *testing.T) {
+	srv, _ := start(t, parse(t, `
+service "a" {
+  listen = ["127.0.0.1:0"]
+  exec {
+    command      = ["/bin/true"]
+    stop_timeout = "7s"
+  }
+}`))
+	if got := srv.StopTimeout(); got != 7*time.Second {
+		t.Errorf("StopTimeout = %v; want 7s", got)
+	}
+	if _, err := srv.Apply(parse(t, `
+service "a" {
+  listen = ["127.0.0.1:0"]
+  exec {
+    command      = ["/bin/true"]
+    stop_timeout = "7s"
+  }
+}
+service "b" {
+  listen = ["127.0.0.1:0"]
+  proxy {
+    backend = "127.0.0.1:9"
+    start {
+      command      = ["/bin/true"]
+      stop_timeout = "9s"
+    }
+  }
+}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.StopTimeout(); got != 9*time.Second {
+		t.Errorf("after the reload StopTimeout = %v; want 9s", got)
+	}
+}

@@ -501,10 +501,17 @@ func (s *service) status() ServiceStatus {
 	return ss
 }
 
-// stopTimeout is how long shutdown lets this service's connections run.
+// stopTimeout is how long shutdown lets this service's connections run,
+// and the longest a stop of one of its processes (an instance, or a
+// backend started on demand) waits between SIGTERM and SIGKILL.
 func (s *service) stopTimeout() time.Duration {
-	if ex := s.cur.Load().cfg.Exec; ex != nil && ex.StopTimeout > 0 {
-		return ex.StopTimeout
+	cfg := s.cur.Load().cfg
+	d := 5 * time.Second
+	if ex := cfg.Exec; ex != nil && ex.StopTimeout > 0 {
+		d = ex.StopTimeout
 	}
-	return 5 * time.Second
+	if p := cfg.Proxy; p != nil && p.Start != nil {
+		d = max(d, p.Start.StopTimeout)
+	}
+	return d
 }

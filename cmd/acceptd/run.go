@@ -189,9 +189,10 @@ func serveConfig(cfg *config.Config, opt daemonOptions, env *startEnv, stderr io
 		stop()
 	case <-ctx.Done():
 		env.notify.Stopping()
-		// A hard ceiling above the graceful stop, so that a drain that
-		// hangs cannot keep the unit from stopping forever.
-		ceiling := time.AfterFunc(maxStopTimeout(cfg)+30*time.Second, func() {
+		// A hard ceiling above the graceful stop (which takes at most
+		// about three stop_timeouts, reloads included), so that a drain
+		// that hangs cannot keep the unit from stopping forever.
+		ceiling := time.AfterFunc(3*srv.StopTimeout()+30*time.Second, func() {
 			log.Error("shutdown took too long; exiting")
 			os.Exit(1)
 		})
@@ -237,16 +238,6 @@ func (e *startEnv) warnings() []string {
 	return append(e.sockets.Warnings(), e.notify.Warnings()...)
 }
 
-func maxStopTimeout(cfg *config.Config) time.Duration {
-	d := 5 * time.Second
-	for _, s := range cfg.Services {
-		if s.Exec != nil {
-			d = max(d, s.Exec.StopTimeout)
-		}
-	}
-	return d
-}
-
 // daemon is the control socket's view of the running server.
 type daemon struct {
 	srv    *server.Server
@@ -268,7 +259,9 @@ func (d *daemon) Reload(ctx context.Context) server.ReloadResult {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.notify.Reloading()
-	defer d.notify.Ready(readyStatus(d.srv))
+	// Deferred in a closure: the STATUS= line must count what runs after
+	// the reload, not before.
+	defer func() { d.notify.Ready(readyStatus(d.srv)) }()
 	d.log.Info("reloading", zap.String("config", d.path))
 	cfg, diags := config.Load(d.path, config.OSLookup())
 	if diags.HasErrors() {
