@@ -377,6 +377,62 @@ service "a" {
 	}
 }
 
+// TestReloadFastExecToBuiltin: accept loops of a fast-path exec socket
+// wait in accept across a reload that gives the socket to a builtin; the
+// connections they take then must not crash the server (they are served
+// under what was loaded before the accept), and the next ones reach the
+// builtin.
+func TestReloadFastExecToBuiltin(t *testing.T) {
+	sock := filepath.Join(shortDir(t), "x.sock")
+	srv, _ := start(t, parse(t, `
+service "x" {
+  listen = ["`+sock+`"]
+  exec { command = ["/bin/echo", "exec"] }
+}`))
+	ask := func() string {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.(*net.UnixConn).CloseWrite() // discard answers at our EOF
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := ask(); got != "exec\n" {
+		t.Fatalf("before the reload: %q", got)
+	}
+	if _, err := srv.Apply(parse(t, `
+service "x" {
+  listen  = ["`+sock+`"]
+  builtin = "discard"
+}`)); err != nil {
+		t.Fatal(err)
+	}
+	// The loops parked in accept each take one client under the old
+	// settings (the program answers); after them the discard builtin
+	// serves (it answers nothing).
+	var got []string
+	for range maxAcceptLoops + 1 {
+		got = append(got, ask())
+	}
+	for i, g := range got {
+		if g != "exec\n" && g != "" {
+			t.Errorf("client %d after the reload: %q", i, g)
+		}
+	}
+	if got[len(got)-1] != "" {
+		t.Errorf("answers after the reload: %q; want the discard service's silence at the end", got)
+	}
+	if st := srv.Status(); len(st.Services) != 1 || st.Services[0].Mode != "builtin" {
+		t.Errorf("status after the reload: %+v", st.Services)
+	}
+}
+
 func TestACLAndSources(t *testing.T) {
 	mk := func(s ...string) []netip.Prefix {
 		var out []netip.Prefix

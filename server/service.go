@@ -135,7 +135,10 @@ func serve(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 			var fd int
 			var sa unix.Sockaddr
 			if fd, sa, err = l.acceptRaw(); err == nil {
-				s.dispatchRaw(hctx, l.svc.Load().cur.Load(), l, fd, sa)
+				// Under the settings loaded before the accept: a reload
+				// while it waited may have given the socket to a
+				// service that is not fast-path exec at all.
+				s.dispatchRaw(hctx, st, l, fd, sa)
 			}
 		} else {
 			var c net.Conn
@@ -228,7 +231,7 @@ func serveMore(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 			continue
 		}
 		delay = 0
-		s.dispatchRaw(hctx, l.svc.Load().cur.Load(), l, fd, sa)
+		s.dispatchRaw(hctx, st, l, fd, sa) // as in serve: what was loaded before the accept
 		idle.touch()
 	}
 }
