@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -430,6 +431,54 @@ service "x" {
 	}
 	if st := srv.Status(); len(st.Services) != 1 || st.Services[0].Mode != "builtin" {
 		t.Errorf("status after the reload: %+v", st.Services)
+	}
+}
+
+// TestReloadUDPBuiltin: a reload that changes the builtin on a kept UDP
+// socket answers the next datagram with the new one.
+func TestReloadUDPBuiltin(t *testing.T) {
+	free, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := free.LocalAddr().String()
+	free.Close()
+	conf := func(kind string) *config.Config {
+		return parse(t, `
+service "u" {
+  listen  = ["udp://`+addr+`"]
+  builtin = "`+kind+`"
+}`)
+	}
+	srv, _ := start(t, conf("echo"))
+	u, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	ask := func() string {
+		if _, err := u.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		_ = u.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 512)
+		n, err := u.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(buf[:n])
+	}
+	if got := ask(); got != "ping" {
+		t.Fatalf("echo answered %q", got)
+	}
+	if _, err := srv.Apply(conf("daytime")); err != nil {
+		t.Fatal(err)
+	}
+	if got := ask(); !strings.HasSuffix(got, "\r\n") || strings.Contains(got, "ping") {
+		t.Errorf("after the reload to daytime: %q", got)
+	}
+	if st := srv.Status(); st.Services[0].Accepted != 2 {
+		t.Errorf("accepted = %d; want 2 (both datagrams, counted by the service that answered)", st.Services[0].Accepted)
 	}
 }
 

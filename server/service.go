@@ -121,8 +121,10 @@ func serve(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 			continue
 		}
 		if l.pc != nil {
-			s.serveDatagram(l, st.cfg.Builtin)
-			return
+			if !serveDatagram(l, idle) {
+				return
+			}
+			continue
 		}
 		if st.cfg.Overflow == config.OverflowWait && !s.slots.waitFree(ctx) {
 			return

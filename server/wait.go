@@ -140,19 +140,40 @@ func (h *execHandler) startOwner(instance string, fd int) (running, error) {
 	return r, err
 }
 
-// serveDatagram answers inetd's builtin services over UDP until the socket
-// is closed.
-func (s *service) serveDatagram(l *listener, kind string) {
+// serveDatagram answers inetd's builtin services over UDP. Each datagram
+// is answered by the service that owns the socket when it arrives, so a
+// reload takes effect at the next one; serveDatagram returns true when a
+// reload gave the socket to something that is not a builtin (the datagram
+// is left for it), false when the socket is closed.
+func serveDatagram(l *listener, idle *idleTracker) bool {
+	rc, err := l.pc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return false
+	}
+	var one [1]byte
+	ready := func(fd uintptr) bool {
+		_, _, err := unix.Recvfrom(int(fd), one[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return err != unix.EAGAIN
+	}
 	buf := make([]byte, 65536)
 	for {
+		if err := rc.Read(ready); err != nil {
+			return false // closed
+		}
+		s := l.svc.Load()
+		kind := s.cur.Load().cfg.Builtin
+		if kind == "" {
+			return true
+		}
 		n, from, err := l.pc.ReadFrom(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
-				return
+				return false
 			}
 			continue
 		}
 		s.accepted.Add(1)
+		idle.touch()
 		var reply []byte
 		switch kind {
 		case "echo":
@@ -162,7 +183,8 @@ func (s *service) serveDatagram(l *listener, kind string) {
 		case "time":
 			reply = binary.BigEndian.AppendUint32(nil, uint32(time.Now().Unix()+rfc868Epoch))
 		case "chargen":
-			// RFC 864: a datagram of a random length up to 512.
+			// RFC 864: one line per datagram, its start set by the
+			// datagram's length.
 			reply = chargenLine(n % 95)
 		case "discard":
 			continue
