@@ -4,7 +4,7 @@
 // It is the hot path of an inetd-style service, so it does the least a
 // spawn needs: one vfork+exec (no PATH lookup, no environment building, no
 // goroutines per child), a pidfd from
-// clone(CLONE_PIDFD) that Wait parks on in the runtime's netpoller instead
+// clone3(CLONE_PIDFD) that Wait parks on in the runtime's netpoller instead
 // of holding an OS thread in wait4, and reaping by pid only. spawn never
 // calls wait4(-1): other code in the same process may use os/exec, and a
 // catch-all reaper would steal its children.

@@ -49,8 +49,9 @@ func MaybeRunHelper() {
 		closeOnExecInherited()
 		return
 	}
-	// no_new_privs and the credentials below are per thread until exec,
-	// and exec must come from the same thread.
+	// no_new_privs is per thread until exec, and exec must come from
+	// the same thread. (The credentials below are set for every thread
+	// by syscall's Setuid and friends.)
 	runtime.LockOSThread()
 	runHelper(os.Args)
 	os.Exit(helperExitCode)

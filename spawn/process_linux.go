@@ -233,8 +233,8 @@ func (p *Process) Wait() (Result, error) {
 
 func (p *Process) wait() {
 	defer close(p.done)
-	var err error
-	if !p.exited() {
+	exited, err := p.exited()
+	if err == nil && !exited {
 		p.mu.Lock()
 		f := p.pollableLocked()
 		p.mu.Unlock()
@@ -273,21 +273,26 @@ func (p *Process) wait() {
 }
 
 // exited reports whether the child has exited, without reaping it and
-// without waiting. Errors count as "exited": the wait4 that follows
-// reports them.
-func (p *Process) exited() bool {
+// without waiting. An error (ECHILD: somebody else reaped it) means its
+// pid may be reused already: wait then neither kills its group nor reaps.
+func (p *Process) exited() (bool, error) {
 	var info unix.Siginfo
 	// WNOWAIT leaves the zombie in place for the group kill in wait.
-	var err error
+	var err error = unix.EINVAL
 	if p.pidfd >= 0 {
 		err = unix.Waitid(unix.P_PIDFD, p.pidfd, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
-	} else {
+	}
+	if err == unix.EINVAL {
+		// No pidfd, or a kernel with pidfds but without P_PIDFD (5.2, 5.3).
 		err = unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
 	}
 	if err == unix.EAGAIN { // a non-blocking pidfd says "not yet" this way
-		return false
+		return false, nil
 	}
-	return err != nil || info.Signo != 0
+	if err != nil {
+		return false, err
+	}
+	return info.Signo != 0, nil
 }
 
 // waitPoll parks on the pidfd f until the child has exited, without
@@ -297,11 +302,16 @@ func (p *Process) waitPoll(f *os.File) error {
 	if err != nil {
 		return err
 	}
-	ready := func(uintptr) bool { return p.exited() }
+	var werr error
+	ready := func(uintptr) bool {
+		var exited bool
+		exited, werr = p.exited()
+		return exited || werr != nil
+	}
 	for {
 		err := rc.Read(ready)
 		if err == nil {
-			return nil
+			return werr
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err

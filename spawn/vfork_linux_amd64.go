@@ -2,6 +2,7 @@ package spawn
 
 import (
 	"fmt"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -57,7 +58,7 @@ func vforkStart(spec *Spec, args []string) (p *Process, handled bool, err error)
 
 	// Everything the child touches is made here, before the fork: the
 	// child must not allocate.
-	c := child{setsid: spec.Setsid, cred: spec.Credential, nofile: limits.forChild(), pidfd: -1}
+	c := child{setsid: spec.Setsid, cred: spec.Credential, nofile: limits.forChild(), pidfd: -1, sigmask: threadSigmask()}
 	if c.argv0, err = syscall.BytePtrFromString(spec.Path); err == nil {
 		if c.argv, err = syscall.SlicePtrFromStrings(args); err == nil {
 			c.envv, err = syscall.SlicePtrFromStrings(spec.Env)
@@ -94,14 +95,16 @@ func vforkStart(spec *Spec, args []string) (p *Process, handled bool, err error)
 	// which holds it for a whole vfork (syscall.ForkExec avoids that with
 	// a counting scheme of its own).
 	pid, errno := c.start()
-	if errno == 0 && c.err != 0 {
+	switch {
+	case errno == unix.ENOSYS || errno == unix.EINVAL:
+		// clone3 itself refused: a kernel before 5.3 (no clone3) or
+		// 5.5 (no CLONE_CLEAR_SIGHAND). Nothing was started;
+		// syscall.ForkExec does without them.
+		return nil, false, nil
+	case errno == 0 && c.err != 0:
 		// The child exited after writing its error; reap it.
 		var ws syscall.WaitStatus
-		for {
-			if _, e := syscall.Wait4(pid, &ws, 0, nil); e != syscall.EINTR {
-				break
-			}
-		}
+		_ = waitReap(pid, &ws, nil)
 		syscall.Close(int(c.pidfd))
 		errno = c.err
 	}
@@ -110,6 +113,17 @@ func vforkStart(spec *Spec, args []string) (p *Process, handled bool, err error)
 	}
 	return newProcess(spec, pid, int(c.pidfd)), true, nil
 }
+
+// threadSigmask is the signal mask of the runtime's threads, which a
+// child restores before exec (the runtime blocks every signal across the
+// fork). It is the same in every thread and for the life of the process:
+// the runtime sets it when it starts a thread and changes it only around
+// a fork, and acceptd has no cgo.
+var threadSigmask = sync.OnceValue(func() uint64 {
+	var m uint64
+	syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, 0, 0, uintptr(unsafe.Pointer(&m)), 8, 0, 0)
+	return m
+})
 
 // maxChildFiles is how many descriptors vforkStart hands a child; more
 // take syscall.ForkExec.
@@ -167,9 +181,6 @@ func (c *child) start() (pid int, err1 syscall.Errno) {
 		i     int
 		next  int
 	)
-	// Every thread of the runtime has the same mask; read it before
-	// runtimeBeforeFork blocks everything.
-	syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, 0, 0, uintptr(unsafe.Pointer(&c.sigmask)), 8, 0, 0)
 	runtimeBeforeFork()
 	// The address is taken here, after this function's prologue, the
 	// last point where a stack that c may live on could move: only
