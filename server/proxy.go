@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sort"
 	"sync"
 	"syscall"
@@ -90,7 +91,15 @@ func (h *proxyHandler) Handle(ctx context.Context, c *Conn, in *instance) outcom
 		if v == "v2" {
 			version = 2
 		}
-		hdr := proxyproto.HeaderProxyFromAddrs(version, c.RemoteAddr(), c.LocalAddr())
+		// The client as the service knows it: behind a load balancer
+		// (accept_proxy_protocol) that is what its header said, not the
+		// balancer's own address.
+		src, dst := c.RemoteAddr(), c.LocalAddr()
+		if p := &c.Peer; p.RemoteIP.IsValid() {
+			src = net.TCPAddrFromAddrPort(netip.AddrPortFrom(p.RemoteIP, uint16(p.RemotePort)))
+			dst = net.TCPAddrFromAddrPort(netip.AddrPortFrom(p.LocalIP, uint16(p.LocalPort)))
+		}
+		hdr := proxyproto.HeaderProxyFromAddrs(version, src, dst)
 		if _, err := hdr.WriteTo(b); err != nil {
 			c.Close()
 			b.Close()

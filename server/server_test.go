@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
@@ -689,6 +690,43 @@ service "pp" {
 		st := srv.Status().Services[0]
 		return st.RefusedReasons["deny"] == 1 && st.RefusedReasons["proxy_header"] == 1
 	})
+}
+
+// TestProxyProtocolBehindBalancer: a relay that reads a PROXY header
+// from a balancer (accept_proxy_protocol) and sends one to its backend
+// (proxy_protocol) names the real client in it, not the balancer.
+func TestProxyProtocolBehindBalancer(t *testing.T) {
+	be, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	srv, _ := start(t, parse(t, `
+service "pp" {
+  listen = ["127.0.0.1:0"]
+  accept_proxy_protocol = true
+  trusted_proxies = ["127.0.0.0/8"]
+  proxy {
+    backend        = "`+be.Addr().String()+`"
+    proxy_protocol = "v1"
+  }
+}`))
+	c, err := net.Dial("tcp", addrOf(t, srv, "pp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("PROXY TCP4 192.0.2.1 198.51.100.7 5555 80\r\n"))
+	b, err := be.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_ = b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(b).ReadString('\n')
+	if want := "PROXY TCP4 192.0.2.1 198.51.100.7 5555 80\r\n"; err != nil || line != want {
+		t.Errorf("backend got %q, %v; want %q", line, err, want)
+	}
 }
 
 // TestAcceptLoopsSpread: a per-connection service on the fast path gets
