@@ -126,11 +126,15 @@ type backendProc struct {
 	devNull int
 	log     *zap.Logger
 
-	mu     sync.Mutex
-	proc   *spawn.Process
-	active int
-	idle   *time.Timer
-	closed bool
+	mu   sync.Mutex
+	proc *spawn.Process
+	// stopped is proc once stop_when_idle has stopped it: until it is
+	// reaped it may still hold the backend's socket, and the next
+	// connection waits for it rather than dial a backend on its way out.
+	stopped *spawn.Process
+	active  int
+	idle    *time.Timer
+	closed  bool
 	// waits ends when the watcher goroutines of started processes end.
 	waits sync.WaitGroup
 }
@@ -149,6 +153,18 @@ func (b *backendProc) acquire() error {
 	if b.idle != nil {
 		b.idle.Stop()
 		b.idle = nil
+	}
+	for b.proc != nil && b.proc == b.stopped {
+		p := b.proc
+		b.mu.Unlock()
+		<-p.Done()
+		b.mu.Lock()
+		if b.proc == p {
+			b.proc = nil // watch may not have had the lock yet
+		}
+		if b.closed {
+			return errors.New("backend is stopping")
+		}
 	}
 	if b.proc == nil {
 		if err := b.startLocked(); err != nil {
@@ -226,6 +242,7 @@ func (b *backendProc) release() {
 			defer b.mu.Unlock()
 			if b.proc == p && b.active == 0 {
 				b.log.Info("stopping idle backend", zap.Int("pid", p.Pid()))
+				b.stopped = p
 				p.Stop()
 			}
 		})
