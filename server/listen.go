@@ -106,18 +106,24 @@ func listenUDP(ctx context.Context, a config.Address, opt config.Socket) (*liste
 }
 
 // closeSocket closes the socket without touching its file.
+//
+// The socket first, then its watcher duplicate: a watcher made after the
+// socket is closed cannot be (watcher's Control fails), and one made
+// before holds watchMu until l.watch is set, where this finds and closes
+// it. The other order let a watcher made in between keep the socket
+// listening, and its wait (and shutdown) hang.
 func (l *listener) closeSocket() {
-	l.watchMu.Lock()
-	if l.watch != nil {
-		l.watch.Close()
-	}
-	l.watchMu.Unlock()
 	if l.ln != nil {
 		l.ln.Close()
 	}
 	if l.pc != nil {
 		l.pc.Close()
 	}
+	l.watchMu.Lock()
+	if l.watch != nil {
+		l.watch.Close()
+	}
+	l.watchMu.Unlock()
 }
 
 // rawConn returns the listening socket's descriptor access.
