@@ -17,8 +17,9 @@ type slots struct {
 	mu     sync.Mutex
 	active int
 	max    int
-	// freed is closed and replaced whenever a slot is given back, to wake
-	// accept loops waiting with overflow = "wait".
+	// freed, while an accept loop waits with overflow = "wait", is closed
+	// (and forgotten) when a slot is given back; nil while nobody waits,
+	// so that a connection's end costs no channel.
 	freed chan struct{}
 
 	perSource map[netip.Prefix]int
@@ -28,7 +29,7 @@ type slots struct {
 }
 
 func newSlots() *slots {
-	return &slots{freed: make(chan struct{}), perSource: map[netip.Prefix]int{}}
+	return &slots{perSource: map[netip.Prefix]int{}}
 }
 
 // configure takes the limits of a (new) service config.
@@ -42,8 +43,10 @@ func (s *slots) configure(c *config.Service) {
 }
 
 func (s *slots) wakeLocked() {
-	close(s.freed)
-	s.freed = make(chan struct{})
+	if s.freed != nil {
+		close(s.freed)
+		s.freed = nil
+	}
 }
 
 // source returns the client key of addr for the per-source limit: its
@@ -123,6 +126,9 @@ func (s *slots) waitFree(ctx context.Context) bool {
 		if s.active < s.max {
 			s.mu.Unlock()
 			return true
+		}
+		if s.freed == nil {
+			s.freed = make(chan struct{})
 		}
 		ch := s.freed
 		s.mu.Unlock()
