@@ -420,15 +420,26 @@ func (t *xinetdTranslator) service(b *xblock) {
 			t.o.add(e, "")
 			return
 		}
+		port, pok := t.o.opt.Services.Port(r[1], "tcp")
+		if !pok || port < 1 {
+			e.note("redirect = %s: %q is not a port acceptd can connect to.", strings.Join(r, " "), r[1])
+			e.svc = nil
+			t.o.add(e, "")
+			return
+		}
 		backend, _, ok := resolveHost(r[0], family46)
-		if !ok || backend == "" {
+		switch {
+		case !ok:
 			e.disable("redirect to %s: names are not resolved; write the address.", r[0])
 			backend = r[0]
+		case backend == "":
+			e.disable("redirect to %s: a wildcard address, which connect() takes as this host; written as 127.0.0.1, check it.", r[0])
+			backend = "127.0.0.1"
 		}
 		if strings.Contains(backend, ":") {
 			backend = "[" + backend + "]"
 		}
-		s.backend = backend + ":" + r[1]
+		s.backend = backend + ":" + strconv.Itoa(port)
 		if has("server") {
 			e.note("server = %s ignored: redirect takes priority, as in xinetd.", first("server"))
 		}

@@ -221,7 +221,35 @@ service "echo" {
 #       table; add port = N.
 # (not translated)
 
-# testdata/features.xinetd:165: service nowait-udp
+# testdata/features.xinetd:165: service redirect-named-port
+service "redirect-named-port" {
+  listen                     = ["0.0.0.0:6023"]
+  max_connections            = 50
+  max_connections_per_source = 10
+
+  proxy {
+    backend = "192.0.2.20:23"
+  }
+}
+
+# testdata/features.xinetd:174: service redirect-bad-port
+# note: redirect = 192.0.2.20 0: "0" is not a port acceptd can connect to.
+# (not translated)
+
+# testdata/features.xinetd:183: service redirect-wildcard
+# note: redirect to 0.0.0.0: a wildcard address, which connect() takes as this
+#       host; written as 127.0.0.1, check it.
+# service "redirect-wildcard" {
+#   listen                     = ["0.0.0.0:6025"]
+#   max_connections            = 50
+#   max_connections_per_source = 10
+# 
+#   proxy {
+#     backend = "127.0.0.1:80"
+#   }
+# }
+
+# testdata/features.xinetd:192: service nowait-udp
 # note: wait = no on a datagram socket: acceptd hands the socket to one
 #       program at a time (accept = false).
 service "nowait-udp" {
