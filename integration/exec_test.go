@@ -113,7 +113,13 @@ service "stubborn" {
 	}
 	start := time.Now()
 	d.stop(sock)
-	t.Logf("acceptd stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+	took := time.Since(start)
+	t.Logf("acceptd stopped %s after SIGTERM", took.Round(time.Millisecond))
+	// The grace comes first: the instances ignore SIGTERM, so nothing
+	// ends them before stop_timeout has passed.
+	if took < 500*time.Millisecond {
+		t.Errorf("acceptd stopped %s after SIGTERM, before stop_timeout (500ms)", took)
+	}
 	for _, p := range pids {
 		if testutil.Alive(p) {
 			t.Errorf("process %d still alive after acceptd stopped", p)

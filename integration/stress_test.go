@@ -169,9 +169,15 @@ service "fdhungry" {
 
 	// Backing off costs almost no CPU; a loop retrying accept at once
 	// would burn a whole core (100 ticks a second).
-	st0, _ := testutil.ReadStat(d.pid())
+	st0, err := testutil.ReadStat(d.pid())
+	if err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(2 * time.Second)
-	st1, _ := testutil.ReadStat(d.pid())
+	st1, err := testutil.ReadStat(d.pid())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if used := st1.CPUTicks - st0.CPUTicks; used > 40 {
 		t.Errorf("acceptd used %d CPU ticks in 2s while out of fds: is the accept loop spinning?", used)
 	}
