@@ -98,7 +98,7 @@ func intIn(v *int, rng hcl.Range, name string, def, lo, hi int) (int, hcl.Diagno
 		return def, nil
 	}
 	if *v < lo || *v > hi {
-		if hi == math.MaxInt {
+		if hi >= math.MaxInt32 { // no upper bound worth naming
 			return def, hcl.Diagnostics{diagf(rng, "Value out of range",
 				"%s = %d; it must be %d or more.", name, *v, lo)}
 		}

@@ -78,7 +78,6 @@ const (
 	refusedDeny      refusal = "deny"
 	refusedSpawn     refusal = "spawn"
 	refusedConnect   refusal = "connect"
-	refusedShutdown  refusal = "shutdown"
 	refusedProxyHdr  refusal = "proxy_header"
 	refusedHandoff   refusal = "handoff"
 	refusedDynUser   refusal = "dynamic_user"

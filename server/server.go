@@ -151,9 +151,6 @@ func where(r hcl.Range) string {
 // closing old ones, and changes nothing if any step fails.
 func (s *Server) apply(cfg *config.Config) (ReloadResult, error) {
 	var res ReloadResult
-	s.mu.RLock()
-	oldCfg := s.cfg
-	s.mu.RUnlock()
 
 	// 1. Open every socket that is not open yet, before touching anything.
 	opened := map[string]*listener{}
@@ -276,7 +273,6 @@ func (s *Server) apply(cfg *config.Config) (ReloadResult, error) {
 		}
 	}
 	s.pruneDraining()
-	_ = oldCfg
 	sort.Strings(res.Removed)
 	return res, nil
 }

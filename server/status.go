@@ -21,10 +21,11 @@ type ServiceStatus struct {
 	BytesIn   uint64   `json:"bytes_in"`
 	BytesOut  uint64   `json:"bytes_out"`
 	// RefusedReasons splits Refused by reason ("limit", "per_source",
-	// "deny", "rate", "spawn", "connect", ...).
+	// "deny", "spawn", "connect", "proxy_header", "handoff",
+	// "dynamic_user").
 	RefusedReasons map[string]uint64 `json:"refused_reasons,omitempty"`
 	// Exits counts ended instances by result ("success", "failure",
-	// "signal", "timeout").
+	// "signal").
 	Exits     map[string]uint64 `json:"exits,omitempty"`
 	Instances []InstanceStatus  `json:"instances"`
 }

@@ -65,7 +65,8 @@ func (s *Sender) Send(path string, fd int) error {
 	return nil
 }
 
-// SendConn passes c's socket to the receiver at path and closes c.
+// SendConn passes c's socket to the receiver at path; c stays open, the
+// caller closes it.
 func (s *Sender) SendConn(path string, c syscall.Conn) error {
 	rc, err := c.SyscallConn()
 	if err != nil {
