@@ -163,8 +163,10 @@ func closeAll(fds []int) {
 
 // fdConn turns a received descriptor into a net.Conn and closes the
 // descriptor (net.FileConn keeps its own copy).
+//
+// The descriptor is close-on-exec already: on Linux ReadMsgUnix receives
+// with MSG_CMSG_CLOEXEC.
 func fdConn(fd int) (net.Conn, error) {
-	unix.CloseOnExec(fd)
 	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
 	if err != nil || typ != unix.SOCK_STREAM {
 		unix.Close(fd)
