@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/acceptd/acceptd/config"
+	"github.com/acceptd/acceptd/internal/testutil"
 	"github.com/acceptd/acceptd/spawn"
 )
 
@@ -47,19 +48,7 @@ func runOwner() {
 }
 
 // shortDir returns a directory whose paths fit in sun_path.
-func shortDir(t *testing.T) string {
-	t.Helper()
-	d := t.TempDir()
-	if len(d) > 80 {
-		var err error
-		d, err = os.MkdirTemp("", "acd")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(d) })
-	}
-	return d
-}
+func shortDir(t *testing.T) string { return testutil.ShortDir(t) }
 
 func parse(t *testing.T, src string) *config.Config {
 	t.Helper()
@@ -139,13 +128,7 @@ service "echo" {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 5*time.Second, "the condition", cond)
 }
 
 func TestLimitRefuseAndDeny(t *testing.T) {
