@@ -32,6 +32,10 @@ type Result struct {
 	// ctx.Err() when the context ended the relay. Errors caused by the
 	// relay closing the connections itself are not reported.
 	Err error
+	// ConnectFailed is set by the Engine when the backend's connect
+	// failed (Err says why): nothing was relayed, the backend socket is
+	// closed and the client socket is the caller's again.
+	ConnectFailed bool
 }
 
 // Relayer relays connections. It owns the pool of splice pipes shared by

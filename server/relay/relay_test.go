@@ -11,12 +11,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) {
@@ -67,6 +69,79 @@ func newRelayer(t *testing.T) *Relayer {
 		}
 	})
 	return r
+}
+
+// eachPath runs f as a subtest for each data path: the Relayer and,
+// on Linux, the Engine.
+func eachPath(t *testing.T, f func(t *testing.T, r relayFunc)) {
+	t.Run("relayer", func(t *testing.T) { f(t, newRelayer(t)) })
+	t.Run("engine", func(t *testing.T) {
+		if runtime.GOOS != "linux" {
+			t.Skip("the engine is Linux only")
+		}
+		f(t, engineRelay{newEngine(t)})
+	})
+}
+
+// newEngine returns an Engine that, like newRelayer's Relayer, must leave
+// no fd behind once closed.
+func newEngine(t *testing.T) *Engine {
+	t.Helper()
+	before, basePipes := fdCounts(t)
+	e := NewEngine()
+	t.Cleanup(func() {
+		_, pipes := fdCounts(t)
+		if idle := e.idlePipes(); pipes-basePipes != 2*idle {
+			t.Errorf("pools hold %d pipes but %d pipe fds are open", idle, pipes-basePipes)
+		}
+		e.Close()
+		if after, _ := fdCounts(t); after > before {
+			t.Errorf("fds: %d before, %d after", before, after)
+		}
+	})
+	return e
+}
+
+// engineRelay runs a relay on an Engine the way the server does: raw
+// sockets in, Done out. ctx and opt are not the Engine's business (the
+// server uses AbortAll for shutdown, and Relay for idle timeouts).
+type engineRelay struct{ e *Engine }
+
+func (er engineRelay) Relay(_ context.Context, client, backend net.Conn, _ Options) Result {
+	cfd, err := rawFD(client)
+	if err != nil {
+		backend.Close()
+		return Result{Err: err}
+	}
+	bfd, err := rawFD(backend)
+	if err != nil {
+		unix.Close(cfd)
+		return Result{Err: err}
+	}
+	done := make(chan Result, 1)
+	if err := er.e.Add(&Job{Client: cfd, Backend: bfd, Done: func(r Result) { done <- r }}); err != nil {
+		unix.Close(cfd)
+		unix.Close(bfd)
+		return Result{Err: err}
+	}
+	return <-done
+}
+
+// rawFD takes c's socket out of the net package: a close-on-exec
+// duplicate (non-blocking, as the file description is shared) and c
+// closed.
+func rawFD(c net.Conn) (int, error) {
+	defer c.Close()
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	cerr := rc.Control(func(s uintptr) { fd, err = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) })
+	if cerr != nil {
+		return -1, cerr
+	}
+	return fd, err
 }
 
 // listen returns a listener of kind "tcp" (127.0.0.1) or "unix" (short
@@ -120,6 +195,12 @@ func connPair(t testing.TB, kind string) (dialed, accepted net.Conn) {
 	return d, a.c
 }
 
+// relayFunc is a data path under test: Relayer.Relay, or the Engine
+// behind engineRelay.
+type relayFunc interface {
+	Relay(ctx context.Context, client, backend net.Conn, opt Options) Result
+}
+
 // relayed is one relayed connection under test: the test holds client and
 // backend, the relay runs in between.
 type relayed struct {
@@ -130,7 +211,7 @@ type relayed struct {
 
 // start relays a front (client side) connection of kind front to a
 // backend connection of kind back.
-func start(t *testing.T, r *Relayer, front, back string, opt Options) *relayed {
+func start(t *testing.T, r relayFunc, front, back string, opt Options) *relayed {
 	t.Helper()
 	cl, rc := connPair(t, front)
 	rb, be := connPair(t, back)
@@ -194,20 +275,21 @@ func TestHalfCloseMatrix(t *testing.T) {
 	kinds := []struct{ front, back string }{{"tcp", "tcp"}, {"tcp", "unix"}, {"unix", "tcp"}}
 	sizes := []int{0, 1, 1 << 20}
 	orders := []string{"client-first", "backend-first", "simultaneous"}
-	r := newRelayer(t)
-	for _, k := range kinds {
-		for _, size := range sizes {
-			for _, order := range orders {
-				name := fmt.Sprintf("%s-%s/%dB/%s", k.front, k.back, size, order)
-				t.Run(name, func(t *testing.T) {
-					testHalfClose(t, r, k.front, k.back, size, order)
-				})
+	eachPath(t, func(t *testing.T, r relayFunc) {
+		for _, k := range kinds {
+			for _, size := range sizes {
+				for _, order := range orders {
+					name := fmt.Sprintf("%s-%s/%dB/%s", k.front, k.back, size, order)
+					t.Run(name, func(t *testing.T) {
+						testHalfClose(t, r, k.front, k.back, size, order)
+					})
+				}
 			}
 		}
-	}
+	})
 }
 
-func testHalfClose(t *testing.T, r *Relayer, front, back string, size int, order string) {
+func testHalfClose(t *testing.T, r relayFunc, front, back string, size int, order string) {
 	x := start(t, r, front, back, Options{})
 	up, down := payload(1, size), payload(2, size)
 	// Different lengths catch a mixed-up direction even at equal content.
@@ -339,7 +421,15 @@ func TestResetMidTransfer(t *testing.T) {
 		{"backend-resets-download", "tcp", "backend", false},
 		{"client-resets-upload-unix-backend", "unix", "client", true},
 	}
-	r := newRelayer(t)
+	eachPath(t, func(t *testing.T, r relayFunc) { testResetMidTransfer(t, r, cases) })
+}
+
+func testResetMidTransfer(t *testing.T, r relayFunc, cases []struct {
+	name    string
+	back    string
+	resetBy string
+	upload  bool
+}) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			x := start(t, r, "tcp", tc.back, Options{})
@@ -384,7 +474,10 @@ func TestResetMidTransfer(t *testing.T) {
 }
 
 func TestClientResetForwardedAsReset(t *testing.T) {
-	r := newRelayer(t)
+	eachPath(t, testClientResetForwardedAsReset)
+}
+
+func testClientResetForwardedAsReset(t *testing.T, r relayFunc) {
 	x := start(t, r, "tcp", "tcp", Options{})
 	if _, err := x.client.Write([]byte("partial request")); err != nil {
 		t.Fatal(err)
@@ -552,7 +645,10 @@ func TestGenericFallback(t *testing.T) {
 // TestManyConcurrent runs relays side by side sharing one pool, so pipes
 // really go back and forth between connections.
 func TestManyConcurrent(t *testing.T) {
-	r := newRelayer(t)
+	eachPath(t, testManyConcurrent)
+}
+
+func testManyConcurrent(t *testing.T, r relayFunc) {
 	const n = 16
 	xs := make([]*relayed, n)
 	for i := range xs {

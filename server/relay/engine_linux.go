@@ -1,0 +1,695 @@
+//go:build linux
+
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Engine relays connections given as raw sockets in a few event loops of
+// its own (one per P): an epoll set per loop, edge-triggered, each socket
+// registered once. It is the plain proxy path's data path: no net.Conn,
+// no goroutine per connection or direction, no netpoller registration.
+// Per short connection that is about a third less CPU than Relay
+// (bench/README.md), and an idle connection costs its Job and two epoll
+// items, no goroutine stack.
+//
+// The ends and the splice discipline are Relay's (see the package doc):
+// EOF is forwarded as a half-close; a reset read from one side resets the
+// other and ends the relay; a failed write ends its direction only; a
+// direction takes a pooled pipe only while it has bytes to move. What
+// Relay does with contexts and idle timeouts the Engine does not do per
+// connection: AbortAll ends every relay at once (the server's shutdown),
+// and services with an idle_timeout use Relay.
+//
+// The zero value is not usable: call NewEngine. An Engine is safe for
+// concurrent use.
+type Engine struct {
+	mu      sync.Mutex
+	loops   []*loop // started on the first Add
+	closed  bool
+	aborted error
+	next    atomic.Uint32
+	start   time.Time
+}
+
+// Job is one connection for the Engine: the caller fills the exported
+// fields, Add takes it over, and Done reports the end. The unexported
+// fields are the relay's state, so a connection costs one allocation.
+type Job struct {
+	// Client and Backend are non-blocking, close-on-exec stream sockets
+	// (TCP or UNIX). The Engine closes them when the relay ends, except
+	// Client after a failed connect (see Result.ConnectFailed).
+	Client, Backend int
+	// Connecting is set when Backend's non-blocking connect is still in
+	// progress (EINPROGRESS); the relay starts once it completes.
+	Connecting bool
+	// ConnectTimeout bounds a connect in progress; zero: no bound.
+	ConnectTimeout time.Duration
+	// Done is called once, on a loop's goroutine, when the relay has
+	// ended and the sockets are closed. It must not block: the loop's
+	// other connections wait for it.
+	Done func(Result)
+
+	loop  *loop
+	slot  int32
+	gen   uint32
+	side  [2]side      // 0: client, 1: backend
+	dir   [2]direction // 0: client -> backend, 1: backend -> client
+	err   error        // first real error
+	ended bool
+}
+
+// side is what epoll last said of one socket. Both start false: a socket
+// registered edge-triggered reports its current state once, so nothing is
+// tried that is known not to be ready.
+type side struct {
+	canRead, canWrite bool
+}
+
+// direction is one way of a relay.
+type direction struct {
+	src, dst int // index into Job.side / Job's sockets
+	p        *pipe
+	inPipe   int
+	n        int64
+	eof      bool // src ended; forward the half-close once the pipe is empty
+	done     bool
+}
+
+// NewEngine returns an Engine; its loops start with the first Add.
+func NewEngine() *Engine {
+	return &Engine{start: time.Now()}
+}
+
+// maxLoops bounds the Engine's loops whatever GOMAXPROCS is.
+const maxLoops = 8
+
+// Add hands j to one of the loops. It returns an error, and keeps nothing
+// (the caller still owns the sockets), only when the Engine is closed or a
+// loop could not be created.
+func (e *Engine) Add(j *Job) error {
+	loops, err := e.loopsFor()
+	if err != nil {
+		return err
+	}
+	l := loops[int(e.next.Add(1))%len(loops)]
+	j.loop = l
+	l.mu.Lock()
+	l.queue = append(l.queue, j)
+	l.queued.Store(true)
+	l.mu.Unlock()
+	if l.sleeping.CompareAndSwap(true, false) {
+		l.wakeUp()
+	}
+	return nil
+}
+
+func (e *Engine) loopsFor() ([]*loop, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, errors.New("relay engine closed")
+	}
+	if e.loops != nil {
+		return e.loops, nil
+	}
+	n := min(runtime.GOMAXPROCS(0), maxLoops)
+	loops := make([]*loop, 0, n)
+	for range n {
+		l, err := newLoop(e)
+		if err != nil {
+			for _, l := range loops {
+				l.shut()
+			}
+			return nil, err
+		}
+		loops = append(loops, l)
+	}
+	for _, l := range loops {
+		l.aborted = e.aborted
+		go l.run()
+	}
+	e.loops = loops
+	return loops, nil
+}
+
+// AbortAll ends every relay now and every relay added later with err as
+// Result.Err: both sockets are closed (a plain close, not a reset).
+func (e *Engine) AbortAll(err error) {
+	e.mu.Lock()
+	e.aborted = err
+	loops := e.loops
+	e.mu.Unlock()
+	for _, l := range loops {
+		l.mu.Lock()
+		l.aborted = err
+		l.queued.Store(true)
+		l.mu.Unlock()
+		l.wakeUp()
+	}
+}
+
+// Close aborts what still runs, stops the loops and waits for them, and
+// closes their pipes. Add fails afterwards. Close is idempotent.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	loops := e.loops
+	e.mu.Unlock()
+	for _, l := range loops {
+		l.mu.Lock()
+		l.closing = true
+		if l.aborted == nil {
+			l.aborted = errors.New("relay engine closed")
+		}
+		l.queued.Store(true)
+		l.mu.Unlock()
+		l.wakeUp()
+	}
+	for _, l := range loops {
+		<-l.done
+		l.shut()
+	}
+	return nil
+}
+
+// idlePipes reports the pipes the loops' pools hold (for tests).
+func (e *Engine) idlePipes() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, l := range e.loops {
+		n += l.pipes.idle()
+	}
+	return n
+}
+
+// loop is one event loop: its own epoll set, connections and pipes.
+type loop struct {
+	e    *Engine
+	ep   int
+	wake int // eventfd that interrupts epoll_wait
+	done chan struct{}
+
+	mu       sync.Mutex
+	queue    []*Job // added, not yet registered
+	aborted  error
+	closing  bool
+	queued   atomic.Bool // something in queue, or aborted/closing news
+	sleeping atomic.Bool // in (or about to enter) epoll_wait
+
+	// Owned by the loop's goroutine.
+	jobs []*Job
+	free []int32
+	gen  uint32
+	live int
+	// connecting counts registered jobs whose connect is in progress.
+	connecting int
+	pipes      pipePool
+	timers     timerHeap
+	evs        [128]unix.EpollEvent
+	intake     []*Job
+}
+
+// wakeTag marks the eventfd's epoll events (slots are >= 0).
+const wakeTag = -1
+
+func newLoop(e *Engine) (*loop, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("relay engine: epoll_create1: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(ep)
+		return nil, fmt.Errorf("relay engine: eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: wakeTag}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(ep)
+		unix.Close(wake)
+		return nil, fmt.Errorf("relay engine: epoll_ctl: %w", err)
+	}
+	return &loop{e: e, ep: ep, wake: wake, done: make(chan struct{})}, nil
+}
+
+// shut closes the loop's own fds once it has stopped.
+func (l *loop) shut() {
+	l.pipes.close()
+	unix.Close(l.ep)
+	unix.Close(l.wake)
+}
+
+func (l *loop) wakeUp() {
+	one := [8]byte{1}
+	// EAGAIN means the counter is full: the loop wakes anyway.
+	_, _ = unix.Write(l.wake, one[:])
+}
+
+// run is the loop's goroutine. epoll_wait goes through the runtime's
+// syscall path (it blocks); everything else is raw and non-blocking.
+func (l *loop) run() {
+	defer close(l.done)
+	for {
+		if l.queued.Load() {
+			if l.takeQueue() {
+				return
+			}
+		}
+		timeout := l.timeout()
+		l.sleeping.Store(true)
+		if l.queued.Load() {
+			// Added between the check above and sleeping: Add saw
+			// sleeping false and did not wake us.
+			l.sleeping.Store(false)
+			continue
+		}
+		n, err := unix.EpollWait(l.ep, l.evs[:], timeout)
+		l.sleeping.Store(false)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			// Only a bad epoll fd or event buffer makes epoll_wait
+			// fail; both are the loop's own.
+			panic(fmt.Sprintf("relay engine: epoll_wait: %v", err))
+		}
+		for i := range n {
+			ev := &l.evs[i]
+			if ev.Fd == wakeTag {
+				var b [8]byte
+				_, _ = unix.Read(l.wake, b[:])
+				continue
+			}
+			j := l.jobs[ev.Fd]
+			if j == nil || j.gen != uint32(ev.Pad)>>1 {
+				continue // an event of a connection that has ended
+			}
+			s := &j.side[ev.Pad&1]
+			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				s.canRead = true
+			}
+			if ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				s.canWrite = true
+			}
+			l.service(j)
+		}
+		if len(l.timers) > 0 {
+			l.expire()
+		}
+	}
+}
+
+// takeQueue registers the queued jobs, applies an abort, and reports
+// whether the loop is to stop.
+func (l *loop) takeQueue() bool {
+	l.mu.Lock()
+	l.intake, l.queue = l.queue, l.intake[:0]
+	aborted, closing := l.aborted, l.closing
+	l.queued.Store(false)
+	l.mu.Unlock()
+	for i, j := range l.intake {
+		l.intake[i] = nil
+		if aborted != nil {
+			l.finishUnregistered(j, aborted)
+			continue
+		}
+		l.register(j)
+	}
+	if aborted != nil {
+		l.abortLive(aborted)
+	}
+	return closing && l.live == 0
+}
+
+// register gives j a slot and puts its sockets in the epoll set: the
+// backend always, the client once the backend is connected (so that a
+// failed connect can hand the client back untouched).
+func (l *loop) register(j *Job) {
+	if n := len(l.free); n > 0 {
+		j.slot = l.free[n-1]
+		l.free = l.free[:n-1]
+		l.jobs[j.slot] = j
+	} else {
+		j.slot = int32(len(l.jobs))
+		l.jobs = append(l.jobs, j)
+	}
+	l.gen = (l.gen + 1) & (1<<31 - 1)
+	j.gen = l.gen
+	j.dir[0] = direction{src: 0, dst: 1}
+	j.dir[1] = direction{src: 1, dst: 0}
+	l.live++
+	if err := l.watch(j, 1); err != nil {
+		l.connectFailed(j, err)
+		return
+	}
+	if j.Connecting {
+		l.connecting++
+		if j.ConnectTimeout > 0 {
+			l.addTimer(timer{at: l.now() + int64(j.ConnectTimeout), slot: j.slot, gen: j.gen})
+		}
+		return
+	}
+	if err := l.watch(j, 0); err != nil {
+		l.end(j, err, false)
+	}
+}
+
+// watch adds socket i of j (0 client, 1 backend) to the epoll set.
+func (l *loop) watch(j *Job, i int) error {
+	fd := j.Client
+	if i == 1 {
+		fd = j.Backend
+	}
+	ev := unix.EpollEvent{
+		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
+		Fd:     j.slot,
+		Pad:    int32(j.gen<<1) | int32(i),
+	}
+	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return fmt.Errorf("relay engine: epoll_ctl: %w", err)
+	}
+	return nil
+}
+
+// now is the loop's clock for connect timeouts: monotonic nanoseconds.
+func (l *loop) now() int64 { return int64(time.Since(l.e.start)) }
+
+// timeout is epoll_wait's timeout in milliseconds: until the earliest
+// connect deadline, rounded up, or -1.
+func (l *loop) timeout() int {
+	if len(l.timers) == 0 {
+		return -1
+	}
+	d := l.timers[0].at - l.now()
+	if d <= 0 {
+		return 0
+	}
+	return int((d + int64(time.Millisecond) - 1) / int64(time.Millisecond))
+}
+
+// expire fails the connects whose deadline has passed.
+func (l *loop) expire() {
+	now := l.now()
+	for len(l.timers) > 0 && l.timers[0].at <= now {
+		t := l.timers.pop()
+		if j := l.jobs[t.slot]; j != nil && j.gen == t.gen && j.Connecting {
+			l.connectFailed(j, fmt.Errorf("connect: %w", os.ErrDeadlineExceeded))
+		}
+	}
+}
+
+// service moves what can be moved after an event on j.
+func (l *loop) service(j *Job) {
+	if j.Connecting {
+		if !j.side[1].canWrite {
+			return
+		}
+		errno, err := unix.GetsockoptInt(j.Backend, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err == nil && errno != 0 {
+			err = syscall.Errno(errno)
+		}
+		if err != nil {
+			l.connectFailed(j, err)
+			return
+		}
+		j.Connecting = false
+		l.connecting--
+		if err := l.watch(j, 0); err != nil {
+			l.end(j, err, false)
+			return
+		}
+		// The client's state arrives as its registration event.
+	}
+	for i := range j.dir {
+		d := &j.dir[i]
+		if d.done {
+			continue
+		}
+		rerr, werr := l.pump(j, d)
+		switch {
+		case rerr != nil:
+			// The source broke (reset): pass the breakage on and end
+			// the relay.
+			l.record(j, fmt.Errorf("read from %s: %w", sideName(d.src), rerr))
+			l.end(j, nil, true)
+			return
+		case werr != nil:
+			// The destination is gone: this direction ends; the other
+			// still forwards what was sent before and ends on its own.
+			l.record(j, fmt.Errorf("write to %s: %w", sideName(d.dst), werr))
+			d.done = true
+			l.dropPipe(d)
+			_ = unix.Shutdown(j.fd(d.src), unix.SHUT_RD)
+		}
+	}
+	if j.dir[0].done && j.dir[1].done {
+		l.end(j, nil, false)
+	}
+}
+
+func sideName(i int) string {
+	if i == 0 {
+		return "client"
+	}
+	return "backend"
+}
+
+func (j *Job) fd(i int) int {
+	if i == 0 {
+		return j.Client
+	}
+	return j.Backend
+}
+
+// pump moves d's bytes until a socket would block or d ends, keeping read
+// and write errors apart.
+func (l *loop) pump(j *Job, d *direction) (rerr, werr error) {
+	src, dst := &j.side[d.src], &j.side[d.dst]
+	for {
+		if d.inPipe > 0 {
+			if !dst.canWrite {
+				return nil, nil
+			}
+			n, e := rawSplice(d.p.r, j.fd(d.dst), d.inPipe)
+			switch {
+			case e == unix.EINTR:
+				continue
+			case e == unix.EAGAIN:
+				dst.canWrite = false
+				return nil, nil
+			case e != nil:
+				return nil, os.NewSyscallError("splice", e)
+			}
+			d.inPipe -= int(n)
+			d.n += n
+			continue
+		}
+		if d.eof {
+			// Errors mean the peer is gone; the other direction finds
+			// out on its own.
+			_ = unix.Shutdown(j.fd(d.dst), unix.SHUT_WR)
+			d.done = true
+			return nil, nil
+		}
+		if !src.canRead {
+			return nil, nil
+		}
+		if d.p == nil {
+			p, err := l.pipes.get()
+			if err != nil {
+				return nil, err
+			}
+			d.p = p
+		}
+		n, e := rawSplice(j.fd(d.src), d.p.w, d.p.size)
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e == unix.EAGAIN:
+			// Drained: the (empty) pipe goes back while we wait.
+			src.canRead = false
+			l.pipes.put(d.p)
+			d.p = nil
+			return nil, nil
+		case e != nil:
+			return os.NewSyscallError("splice", e), nil
+		case n == 0:
+			d.eof = true
+			l.pipes.put(d.p)
+			d.p = nil
+			continue
+		}
+		d.inPipe = int(n)
+	}
+}
+
+// dropPipe releases d's pipe: to the pool when empty, else closed (its
+// bytes will never be delivered).
+func (l *loop) dropPipe(d *direction) {
+	switch {
+	case d.p == nil:
+		return
+	case d.inPipe == 0:
+		l.pipes.put(d.p)
+	default:
+		d.p.close()
+	}
+	d.p, d.inPipe = nil, 0
+}
+
+// record keeps the first real error of j.
+func (l *loop) record(j *Job, err error) {
+	if j.err == nil {
+		j.err = err
+	}
+}
+
+// connectFailed ends j whose backend never connected: the backend is
+// closed, the client (never registered) is left to the caller.
+func (l *loop) connectFailed(j *Job, err error) {
+	if j.Connecting {
+		l.connecting--
+	}
+	_ = unix.Close(j.Backend)
+	l.free1(j)
+	j.Done(Result{Err: err, ConnectFailed: true})
+}
+
+// end closes j's sockets and reports it. abortErr, when set, becomes the
+// error unless one was recorded; rst resets the TCP sockets first (a
+// reset read from one side is passed on as a reset).
+func (l *loop) end(j *Job, abortErr error, rst bool) {
+	if j.ended {
+		return
+	}
+	j.ended = true
+	if abortErr != nil {
+		l.record(j, abortErr)
+	}
+	for i := range j.dir {
+		l.dropPipe(&j.dir[i])
+	}
+	for _, fd := range [2]int{j.Client, j.Backend} {
+		if rst {
+			// Best effort: on a UNIX socket it fails and the close is
+			// plain.
+			_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
+		}
+		_ = unix.Close(fd)
+	}
+	l.free1(j)
+	j.Done(Result{In: j.dir[0].n, Out: j.dir[1].n, Err: j.err})
+}
+
+// finishUnregistered ends a job that never got a slot.
+func (l *loop) finishUnregistered(j *Job, err error) {
+	_ = unix.Close(j.Client)
+	_ = unix.Close(j.Backend)
+	j.Done(Result{Err: err})
+}
+
+// free1 gives j's slot back.
+func (l *loop) free1(j *Job) {
+	l.jobs[j.slot] = nil
+	l.free = append(l.free, j.slot)
+	l.live--
+}
+
+// abortLive ends every registered job with err.
+func (l *loop) abortLive(err error) {
+	for _, j := range l.jobs {
+		if j == nil {
+			continue
+		}
+		if j.Connecting {
+			l.connecting--
+			_ = unix.Close(j.Client)
+			_ = unix.Close(j.Backend)
+			l.free1(j)
+			j.Done(Result{Err: err})
+			continue
+		}
+		l.end(j, err, false)
+	}
+}
+
+// timer is a connect deadline; stale ones (the job ended or connected)
+// are skipped when they come up.
+type timer struct {
+	at   int64
+	slot int32
+	gen  uint32
+}
+
+// timerHeap is a min-heap by deadline (container/heap would box every
+// pushed timer).
+type timerHeap []timer
+
+func (h *timerHeap) push(t timer) {
+	*h = append(*h, t)
+	a := *h
+	for i := len(a) - 1; i > 0; {
+		p := (i - 1) / 2
+		if a[p].at <= a[i].at {
+			break
+		}
+		a[p], a[i] = a[i], a[p]
+		i = p
+	}
+}
+
+func (h *timerHeap) pop() timer {
+	a := *h
+	t := a[0]
+	n := len(a) - 1
+	a[0] = a[n]
+	a = a[:n]
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && a[c+1].at < a[c].at {
+			c++
+		}
+		if a[i].at <= a[c].at {
+			break
+		}
+		a[i], a[c] = a[c], a[i]
+		i = c
+	}
+	*h = a
+	return t
+}
+
+// addTimer pushes t. Deadlines of connects that completed stay in the
+// heap until they come up; when they outnumber the live ones the heap is
+// rebuilt from the live ones, so it never grows beyond a small multiple
+// of the connects in progress.
+func (l *loop) addTimer(t timer) {
+	if len(l.timers) > 2*l.connecting+64 {
+		old := l.timers
+		l.timers = l.timers[:0:0]
+		for _, o := range old {
+			if j := l.jobs[o.slot]; j != nil && j.gen == o.gen && j.Connecting {
+				l.timers.push(o)
+			}
+		}
+	}
+	l.timers.push(t)
+}

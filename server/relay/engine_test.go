@@ -1,0 +1,283 @@
+//go:build linux
+
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// dialRaw starts a non-blocking connect to addr ("tcp" 127.0.0.1:port or
+// "unix" path) as the server does and reports whether it is in progress.
+func dialRaw(t *testing.T, network, addr string) (fd int, connecting bool, err error) {
+	t.Helper()
+	var sa unix.Sockaddr
+	family := unix.AF_UNIX
+	if network == "tcp" {
+		ap, perr := net.ResolveTCPAddr("tcp", addr)
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		sa4 := &unix.SockaddrInet4{Port: ap.Port}
+		copy(sa4.Addr[:], ap.IP.To4())
+		sa, family = sa4, unix.AF_INET
+	} else {
+		sa = &unix.SockaddrUnix{Name: addr}
+	}
+	fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch err = unix.Connect(fd, sa); err {
+	case nil:
+		return fd, false, nil
+	case unix.EINPROGRESS:
+		return fd, true, nil
+	}
+	unix.Close(fd)
+	return -1, false, err
+}
+
+// clientPair returns the test's end of a client connection and the raw
+// accepted socket the engine gets.
+func clientPair(t *testing.T) (net.Conn, int) {
+	t.Helper()
+	cl, rc := connPair(t, "tcp")
+	t.Cleanup(func() { cl.Close() })
+	fd, err := rawFD(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl, fd
+}
+
+// add hands a job to e and returns where its Result arrives.
+func add(t *testing.T, e *Engine, j *Job) <-chan Result {
+	t.Helper()
+	done := make(chan Result, 1)
+	j.Done = func(r Result) { done <- r }
+	if err := e.Add(j); err != nil {
+		t.Fatal(err)
+	}
+	return done
+}
+
+func waitResult(t *testing.T, done <-chan Result, d time.Duration) Result {
+	t.Helper()
+	select {
+	case r := <-done:
+		return r
+	case <-time.After(d):
+		t.Fatalf("no result after %v", d)
+		return Result{}
+	}
+}
+
+// TestEngineConnectInProgress: a backend connect that has not completed
+// when the job is added; the client's first bytes wait for it.
+func TestEngineConnectInProgress(t *testing.T) {
+	e := newEngine(t)
+	ln := listen(t, "tcp")
+	defer ln.Close()
+	cl, cfd := clientPair(t)
+	bfd, connecting, err := dialRaw(t, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Write([]byte("early")); err != nil {
+		t.Fatal(err)
+	}
+	done := add(t, e, &Job{Client: cfd, Backend: bfd, Connecting: connecting, ConnectTimeout: 5 * time.Second})
+	be, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(be, buf); err != nil || string(buf) != "early" {
+		t.Fatalf("backend got %q, %v", buf, err)
+	}
+	cl.(*net.TCPConn).CloseWrite()
+	if err := send(be, []byte("late answer")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(cl); err != nil || string(got) != "late answer" {
+		t.Fatalf("client got %q, %v", got, err)
+	}
+	if r := waitResult(t, done, 5*time.Second); r.Err != nil || r.In != 5 || r.Out != 11 || r.ConnectFailed {
+		t.Errorf("result %+v", r)
+	}
+}
+
+// TestEngineConnectFails: a refused connect and one that never completes
+// give the client back untouched, with the reason.
+func TestEngineConnectFails(t *testing.T) {
+	e := newEngine(t)
+	closed := listen(t, "tcp")
+	refusedAddr := closed.Addr().String()
+	closed.Close()
+	hung := fullBacklog(t)
+
+	for _, tc := range []struct {
+		name, addr string
+		want       error
+	}{
+		{"refused", refusedAddr, syscall.ECONNREFUSED},
+		{"timeout", hung, os.ErrDeadlineExceeded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl, cfd := clientPair(t)
+			bfd, connecting, err := dialRaw(t, "tcp", tc.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !connecting {
+				t.Fatalf("connect to %s completed at once", tc.addr)
+			}
+			began := time.Now()
+			done := add(t, e, &Job{Client: cfd, Backend: bfd, Connecting: true, ConnectTimeout: 300 * time.Millisecond})
+			r := waitResult(t, done, 5*time.Second)
+			if !r.ConnectFailed || !errors.Is(r.Err, tc.want) {
+				t.Fatalf("result %+v, want a failed connect: %v", r, tc.want)
+			}
+			if tc.name == "timeout" && time.Since(began) < 250*time.Millisecond {
+				t.Errorf("timed out after %v, want about 300ms", time.Since(began))
+			}
+			// The client socket is the caller's again, and still open.
+			if _, err := unix.Write(cfd, []byte("x")); err != nil {
+				t.Fatalf("client socket after a failed connect: %v", err)
+			}
+			buf := make([]byte, 1)
+			cl.SetReadDeadline(time.Now().Add(5 * time.Second))
+			unix.Close(cfd)
+			if n, err := cl.Read(buf); n != 1 {
+				t.Fatalf("client read %d, %v", n, err)
+			}
+		})
+	}
+}
+
+// fullBacklog returns a loopback TCP address whose accept queue is full
+// and never drained: a connect to it never completes.
+func fullBacklog(t *testing.T) string {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
+	for range 16 {
+		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return addr
+			}
+			t.Fatalf("filling the backlog of %s: %v", addr, err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Skip("could not fill a listen backlog on loopback (syncookies?)")
+	return ""
+}
+
+// TestEngineAbortAll: live relays, a connect in progress and a job added
+// afterwards all end with the abort's error, their sockets closed.
+func TestEngineAbortAll(t *testing.T) {
+	e := newEngine(t)
+	x := start(t, engineRelay{e}, "tcp", "unix", Options{})
+	exchange := func() {
+		if _, err := x.client.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(x.backend, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exchange()
+	_, cfd := clientPair(t)
+	bfd, _, err := dialRaw(t, "tcp", fullBacklog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	connecting := add(t, e, &Job{Client: cfd, Backend: bfd, Connecting: true})
+
+	stop := errors.New("stopping")
+	e.AbortAll(stop)
+	if r := x.wait(t, 5*time.Second); !errors.Is(r.Err, stop) || r.In != 4 {
+		t.Errorf("live relay: %+v, want In=4 and the abort's error", r)
+	}
+	if r := waitResult(t, connecting, 5*time.Second); !errors.Is(r.Err, stop) || r.ConnectFailed {
+		t.Errorf("connecting job: %+v, want the abort's error, sockets closed", r)
+	}
+	if err := readUntilEnd(x.client, 5*time.Second); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("client still open after AbortAll: %v", err)
+	}
+	_, cfd = clientPair(t)
+	_, bfd = clientPair(t)
+	if r := waitResult(t, add(t, e, &Job{Client: cfd, Backend: bfd}), 5*time.Second); !errors.Is(r.Err, stop) {
+		t.Errorf("job added after AbortAll: %+v", r)
+	}
+}
+
+// TestEngineBackendNeverReads: what the engine takes in for a backend
+// that never reads is bounded by socket buffers and one pipe.
+func TestEngineBackendNeverReads(t *testing.T) {
+	e := newEngine(t)
+	_, basePipes := fdCounts(t)
+	x := start(t, engineRelay{e}, "tcp", "tcp", Options{})
+	const limit = 256 << 20
+	buf := make([]byte, 256<<10)
+	total := 0
+	for total < limit {
+		_ = x.client.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		n, err := x.client.Write(buf)
+		total += n
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total >= limit {
+		t.Fatalf("engine accepted %d bytes for a backend that never reads", total)
+	}
+	if _, pipes := fdCounts(t); pipes-basePipes > 2+2*e.idlePipes() {
+		t.Errorf("%d pipe fds open, want at most one pipe held by the stuck direction", pipes)
+	}
+	e.AbortAll(errors.New("done"))
+	x.wait(t, 5*time.Second)
+}
+
+// TestEngineClosed: Add after Close fails and leaves the sockets to the
+// caller.
+func TestEngineClosed(t *testing.T) {
+	e := newEngine(t)
+	e.Close()
+	_, cfd := clientPair(t)
+	defer unix.Close(cfd)
+	if err := e.Add(&Job{Client: cfd, Backend: -1, Done: func(Result) {}}); err == nil {
+		t.Fatal("Add on a closed engine succeeded")
+	}
+}
