@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -29,13 +30,45 @@ import (
 // without a PROXY header to read first.
 func fastExec(st *settings, l *listener) bool {
 	ex := st.cfg.Exec
-	return ex != nil && ex.Accept && !st.cfg.AcceptProxyProtocol && l.ln != nil &&
+	return ex != nil && ex.Accept && !st.cfg.AcceptProxyProtocol && streamListener(l)
+}
+
+// fastProxy reports whether connections on l for settings st are relayed
+// by the relay engine (see proxyHandler.engine): a plain proxy on a TCP or
+// UNIX stream socket.
+func fastProxy(st *settings, l *listener) bool {
+	h, ok := st.handler.(*proxyHandler)
+	return ok && h.engine != nil && streamListener(l)
+}
+
+// rawPath reports whether connections on l for settings st are accepted
+// as raw sockets: fast-path exec or fast-path proxy.
+func rawPath(st *settings, l *listener) bool { return fastExec(st, l) || fastProxy(st, l) }
+
+func streamListener(l *listener) bool {
+	return l.ln != nil &&
 		(l.addr.Kind == config.KindTCP || l.addr.Kind == config.KindUnix || l.addr.Kind == config.KindSystemd || l.addr.Kind == config.KindFD)
 }
 
-// acceptRaw accepts one connection as a blocking, close-on-exec socket.
-// It returns net.ErrClosed once the listener is closed.
-func (l *listener) acceptRaw() (int, unix.Sockaddr, error) {
+// acceptFlags are accept4's flags for settings st on the raw path: a
+// blocking socket for a program's stdin, a non-blocking one for the relay
+// engine.
+func acceptFlags(st *settings) int {
+	if st.cfg.Exec != nil {
+		return unix.SOCK_CLOEXEC
+	}
+	return unix.SOCK_CLOEXEC | unix.SOCK_NONBLOCK
+}
+
+// acceptRaw accepts one connection as a close-on-exec socket with accept4
+// flags (SOCK_NONBLOCK or not). It returns net.ErrClosed once the listener
+// is closed.
+//
+// It uses the syscall package's accept4 and getsockname (in peerOf): x/sys
+// unix's versions ask getsockopt(SO_PROTOCOL) of every IPv4 and IPv6
+// address they decode (to tell L2TP sockets apart), two system calls per
+// connection that a stream socket does not need.
+func (l *listener) acceptRaw(flags int) (int, syscall.Sockaddr, error) {
 	l.watchMu.Lock()
 	rc := l.rc
 	if rc == nil {
@@ -53,11 +86,9 @@ func (l *listener) acceptRaw() (int, unix.Sockaddr, error) {
 	}
 	for {
 		var nfd int
-		var sa unix.Sockaddr
+		var sa syscall.Sockaddr
 		var aerr error
-		// accept4 without SOCK_NONBLOCK: the new socket is blocking, as
-		// an inetd program wants its stdin.
-		if err := rc.Control(func(fd uintptr) { nfd, sa, aerr = unix.Accept4(int(fd), unix.SOCK_CLOEXEC) }); err != nil {
+		if err := rc.Control(func(fd uintptr) { nfd, sa, aerr = syscall.Accept4(int(fd), flags) }); err != nil {
 			return -1, nil, net.ErrClosed
 		}
 		switch {
@@ -76,20 +107,20 @@ func (l *listener) acceptRaw() (int, unix.Sockaddr, error) {
 
 // peerOf fills p from a raw accepted socket and returns the remote and
 // local addresses as logged.
-func peerOf(fd int, sa unix.Sockaddr, l *listener, p *spawn.Conn) (remote, local string) {
+func peerOf(fd int, sa syscall.Sockaddr, l *listener, p *spawn.Conn) (remote, local string) {
 	p.PeerPID, p.PeerUID, p.PeerGID = -1, -1, -1
 	switch a := sa.(type) {
-	case *unix.SockaddrInet4, *unix.SockaddrInet6:
+	case *syscall.SockaddrInet4, *syscall.SockaddrInet6:
 		p.Proto = "TCP"
 		r := sockaddrPort(a)
 		p.RemoteIP, p.RemotePort = r.Addr(), int(r.Port())
-		if lsa, err := unix.Getsockname(fd); err == nil {
+		if lsa, err := syscall.Getsockname(fd); err == nil {
 			lp := sockaddrPort(lsa)
 			p.LocalIP, p.LocalPort = lp.Addr(), int(lp.Port())
 		}
 		return netip.AddrPortFrom(p.RemoteIP, uint16(p.RemotePort)).String(),
 			netip.AddrPortFrom(p.LocalIP, uint16(p.LocalPort)).String()
-	case *unix.SockaddrUnix:
+	case *syscall.SockaddrUnix:
 		p.Proto = "UNIX"
 		if a.Name != "" && a.Name != "@" {
 			p.RemotePath = a.Name
@@ -106,22 +137,23 @@ func peerOf(fd int, sa unix.Sockaddr, l *listener, p *spawn.Conn) (remote, local
 	return "", l.bound
 }
 
-func sockaddrPort(sa unix.Sockaddr) netip.AddrPort {
+func sockaddrPort(sa syscall.Sockaddr) netip.AddrPort {
 	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
+	case *syscall.SockaddrInet4:
 		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
-	case *unix.SockaddrInet6:
+	case *syscall.SockaddrInet6:
 		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
 	}
 	return netip.AddrPort{}
 }
 
 // dispatchRaw applies allow/deny and limits to a raw accepted socket, then
-// starts the service's program on it, all on the accept loop's goroutine.
-func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, fd int, sa unix.Sockaddr) {
+// starts the service's program on it, or hands it to the relay engine, all
+// on the accept loop's goroutine.
+func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, fd int, sa syscall.Sockaddr) {
 	now := time.Now()
 	var remoteIP netip.Addr
-	if _, ok := sa.(*unix.SockaddrUnix); !ok {
+	if _, ok := sa.(*syscall.SockaddrUnix); !ok {
 		remoteIP = sockaddrPort(sa).Addr()
 		if st.cfg.Socket.KeepAlive {
 			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
@@ -140,6 +172,13 @@ func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, f
 	conn.Remote, conn.Local = peerOf(fd, sa, l, &conn.Peer)
 	conn.Instance = instanceName(s.name, seq, &conn.Peer, conn.Local, conn.Remote)
 	in := s.begin(conn)
+	if ph, ok := st.handler.(*proxyHandler); ok {
+		ph.relayRaw(hctx, fd, func(o outcome) {
+			s.end(st, conn, in, o, src)
+			s.conns.Done()
+		})
+		return
+	}
 	h := st.handler.(*execHandler)
 	r, err := h.startRetry(hctx, s.log, &conn.Peer, conn.Instance, fd, true)
 	// The child has its copies; from now on its close is what the client
@@ -170,13 +209,13 @@ func (s *service) waitInstance(hctx context.Context, st *settings, h *execHandle
 
 // refuseRaw closes a raw accepted socket unserved (with a reset for TCP,
 // so the client learns at once) and counts it.
-func (s *service) refuseRaw(fd int, sa unix.Sockaddr, why refusal) {
-	if _, ok := sa.(*unix.SockaddrUnix); !ok {
+func (s *service) refuseRaw(fd int, sa syscall.Sockaddr, why refusal) {
+	if _, ok := sa.(*syscall.SockaddrUnix); !ok {
 		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	}
 	if ce := s.log.Check(zap.DebugLevel, "connection refused"); ce != nil {
 		remote := ""
-		if _, ok := sa.(*unix.SockaddrUnix); !ok {
+		if _, ok := sa.(*syscall.SockaddrUnix); !ok {
 			remote = sockaddrPort(sa).String()
 		}
 		ce.Write(zap.String("remote", remote), zap.String("reason", string(why)))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sort"
 	"sync"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 
 	proxyproto "github.com/pires/go-proxyproto"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/acceptd/acceptd/config"
 	"github.com/acceptd/acceptd/server/relay"
@@ -26,14 +28,125 @@ type proxyHandler struct {
 	relayer *relay.Relayer
 	// backend starts the backend on demand; nil without a start block.
 	backend *backendProc
+
+	// engine relays the connections of a plain proxy (see rawProxy);
+	// nil when the service needs what only Relay does.
+	engine *relay.Engine
+	// sa and family are the backend's address for a raw connect.
+	sa     unix.Sockaddr
+	family int
 }
 
-func newProxyHandler(svc *config.Service, r *relay.Relayer, devNull int, log *zap.Logger) *proxyHandler {
+func newProxyHandler(svc *config.Service, r *relay.Relayer, e *relay.Engine, devNull int, log *zap.Logger) *proxyHandler {
 	h := &proxyHandler{p: svc.Proxy, relayer: r}
 	if st := svc.Proxy.Start; st != nil {
 		h.backend = newBackendProc(svc.Name, st, devNull, log)
 	}
+	p := svc.Proxy
+	if sa, family, ok := backendSockaddr(p.Backend); ok && e != nil &&
+		p.Start == nil && p.ProxyProtocol == "" && p.IdleTimeout == 0 && !svc.AcceptProxyProtocol {
+		h.engine, h.sa, h.family = e, sa, family
+	}
 	return h
+}
+
+// backendSockaddr is a backend's address for connect(2): an IP literal
+// with a port, or a UNIX path (or abstract name). Host names, and IPv6
+// zones, are left to the net package's dialer.
+func backendSockaddr(a config.Address) (unix.Sockaddr, int, bool) {
+	switch a.Kind {
+	case config.KindTCP:
+		ip, err := netip.ParseAddr(a.Host)
+		if err != nil || ip.Zone() != "" {
+			return nil, 0, false
+		}
+		if ip.Is4() || ip.Is4In6() && a.Network == "tcp4" {
+			return &unix.SockaddrInet4{Port: a.Port, Addr: ip.Unmap().As4()}, unix.AF_INET, true
+		}
+		if a.Network == "tcp4" {
+			return nil, 0, false
+		}
+		return &unix.SockaddrInet6{Port: a.Port, Addr: ip.As16()}, unix.AF_INET6, true
+	case config.KindUnix:
+		return &unix.SockaddrUnix{Name: a.Path}, unix.AF_UNIX, true
+	}
+	return nil, 0, false
+}
+
+// connectRaw starts a non-blocking connect to the backend. connecting is
+// set when it is in progress (TCP); a UNIX connect completes or fails at
+// once.
+func (h *proxyHandler) connectRaw() (fd int, connecting bool, err error) {
+	fd, err = unix.Socket(h.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, false, os.NewSyscallError("socket", err)
+	}
+	if h.family != unix.AF_UNIX {
+		// As Go's dialer does for the relay's other path: a relayed
+		// request must not wait for the ACK of the previous segment.
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}
+	for {
+		err = unix.Connect(fd, h.sa)
+		switch err {
+		case nil:
+			return fd, false, nil
+		case unix.EINPROGRESS:
+			return fd, true, nil
+		case unix.EINTR:
+			continue
+		}
+		unix.Close(fd)
+		return -1, false, os.NewSyscallError("connect", err)
+	}
+}
+
+// relayRaw relays a raw accepted client socket (non-blocking) on the
+// engine and calls finish once, when the connection has ended. A connect
+// that fails in a way a retry may cure, within connect_retry, continues
+// on the net package's path (dial with retries, Relay).
+func (h *proxyHandler) relayRaw(ctx context.Context, cfd int, finish func(outcome)) {
+	bfd, connecting, err := h.connectRaw()
+	if err != nil {
+		h.connectFailed(ctx, cfd, err, finish)
+		return
+	}
+	j := &relay.Job{Client: cfd, Backend: bfd, Connecting: connecting, ConnectTimeout: h.p.ConnectTimeout}
+	j.Done = func(r relay.Result) {
+		if r.ConnectFailed {
+			h.connectFailed(ctx, cfd, r.Err, finish)
+			return
+		}
+		finish(outcome{in: r.In, out: r.Out, err: r.Err})
+	}
+	if err := h.engine.Add(j); err != nil {
+		// Closed (shutdown) or no loop could be made: the other path.
+		unix.Close(bfd)
+		go h.relaySlow(ctx, cfd, finish)
+	}
+}
+
+// connectFailed ends a raw relay whose connect failed, or retries it on
+// the other path when the failure is one connect_retry covers.
+func (h *proxyHandler) connectFailed(ctx context.Context, cfd int, err error, finish func(outcome)) {
+	if h.p.ConnectRetry > 0 && retryable(err) && ctx.Err() == nil {
+		go h.relaySlow(ctx, cfd, finish)
+		return
+	}
+	unix.Close(cfd)
+	finish(outcome{refused: refusedConnect, err: fmt.Errorf("connect to %s: %w", h.p.Backend.Raw, err)})
+}
+
+// relaySlow relays a raw client socket the way Handle does.
+func (h *proxyHandler) relaySlow(ctx context.Context, cfd int, finish func(outcome)) {
+	f := os.NewFile(uintptr(cfd), "client")
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		finish(outcome{err: fmt.Errorf("client socket: %w", err)})
+		return
+	}
+	finish(h.relay(ctx, c, nil))
 }
 
 // retryable reports whether a failed connect may succeed later: nobody
@@ -81,6 +194,12 @@ func (h *proxyHandler) Handle(ctx context.Context, c *Conn, in *instance) outcom
 		}
 		defer h.backend.release()
 	}
+	return h.relay(ctx, c.Conn, &c.Peer)
+}
+
+// relay dials the backend and relays c to it through the Relayer. peer is
+// the client as the service knows it, for a PROXY header.
+func (h *proxyHandler) relay(ctx context.Context, c net.Conn, peer *spawn.Conn) outcome {
 	b, err := h.dial(ctx)
 	if err != nil {
 		c.Close()
@@ -95,7 +214,7 @@ func (h *proxyHandler) Handle(ctx context.Context, c *Conn, in *instance) outcom
 		// (accept_proxy_protocol) that is what its header said, not the
 		// balancer's own address.
 		src, dst := c.RemoteAddr(), c.LocalAddr()
-		if p := &c.Peer; p.RemoteIP.IsValid() {
+		if p := peer; p != nil && p.RemoteIP.IsValid() {
 			src = net.TCPAddrFromAddrPort(netip.AddrPortFrom(p.RemoteIP, uint16(p.RemotePort)))
 			dst = net.TCPAddrFromAddrPort(netip.AddrPortFrom(p.LocalIP, uint16(p.LocalPort)))
 		}
@@ -106,7 +225,7 @@ func (h *proxyHandler) Handle(ctx context.Context, c *Conn, in *instance) outcom
 			return outcome{refused: refusedConnect, err: fmt.Errorf("send PROXY header: %w", err)}
 		}
 	}
-	res := h.relayer.Relay(ctx, c.Conn, b, relay.Options{IdleTimeout: h.p.IdleTimeout})
+	res := h.relayer.Relay(ctx, c, b, relay.Options{IdleTimeout: h.p.IdleTimeout})
 	return outcome{in: res.In, out: res.Out, err: res.Err}
 }
 

@@ -59,6 +59,8 @@ type Server struct {
 	devNull *os.File
 	// relayer owns the splice pipe pool of every proxy service.
 	relayer *relay.Relayer
+	// engine relays the connections of plain proxy services.
+	engine *relay.Engine
 	// sender is the socket every handoff service sends from.
 	sender *handoff.Sender
 	// sandbox holds the dynamic UIDs and cgroups of exec instances.
@@ -126,12 +128,14 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		listeners: map[string]*listener{},
 		idle:      newIdleTracker(),
 		relayer:   relay.New(),
+		engine:    relay.NewEngine(),
 	}
 	// Handlers get hctx; until Run replaces it, nothing is accepted.
 	s.actx, s.hctx = context.Background(), context.Background()
 	if _, err := s.apply(cfg); err != nil {
 		devNull.Close()
 		s.relayer.Close()
+		s.engine.Close()
 		s.sender.Close()
 		s.sandbox.close(0)
 		return nil, err
@@ -347,7 +351,7 @@ func (s *Server) newSettings(sc *config.Service) (*settings, error) {
 	case config.ModeBuiltin:
 		st.handler = &builtinHandler{kind: sc.Builtin, now: time.Now}
 	case config.ModeProxy:
-		st.handler = newProxyHandler(sc, s.relayer, int(s.devNull.Fd()), log)
+		st.handler = newProxyHandler(sc, s.relayer, s.engine, int(s.devNull.Fd()), log)
 	case config.ModeHandoff:
 		st.handler = &handoffHandler{h: sc.Handoff, sender: s.sender}
 	default:
@@ -360,7 +364,7 @@ func (s *Server) startLoop(l *listener) {
 	// Exec services wait for readability on a duplicate of the socket
 	// (see watcher); making it now keeps acceptd's fd count flat from the
 	// first connection on.
-	if st := l.svc.Load().cur.Load(); st.cfg.Exec != nil {
+	if st := l.svc.Load().cur.Load(); st.cfg.Exec != nil || rawPath(st, l) {
 		if _, err := l.watcher(); err != nil {
 			s.log.Warn("socket watcher", zap.String("listen", l.bound), zap.Error(err))
 		}
@@ -407,6 +411,9 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stopAccept()
 	hctx, stopHandlers := context.WithCancel(context.Background())
 	defer stopHandlers()
+	// The engine's relays end with the handlers, as Relay's do.
+	stopEngine := context.AfterFunc(hctx, func() { s.engine.AbortAll(context.Canceled) })
+	defer stopEngine()
 
 	s.reloadMu.Lock()
 	s.actx, s.hctx = actx, hctx
@@ -509,6 +516,7 @@ func (s *Server) shutdown(stopHandlers context.CancelFunc) {
 		}
 	}
 	s.relayer.Close()
+	s.engine.Close()
 	s.sender.Close()
 	// Processes of ended instances that are not gone yet hold their
 	// dynamic UID and cgroup; they get a little longer.

@@ -832,3 +832,116 @@ service "b" {
 		t.Errorf("after the reload StopTimeout = %v; want 9s", got)
 	}
 }
+
+// TestReloadProxyPaths moves one socket between the relay engine (a plain
+// proxy), an exec service and a proxy that needs Relay (idle_timeout),
+// and back: each client is served by what was loaded before its accept,
+// a relay accepted before the reloads keeps working, and shutdown ends
+// the engine's relays (goleak and the fd check of start see the rest).
+func TestReloadProxyPaths(t *testing.T) {
+	be, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer be.Close()
+	wg.Go(func() {
+		for {
+			c, err := be.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				c.Write([]byte("backend:"))
+				io.Copy(c, c)
+			})
+		}
+	})
+	sock := filepath.Join(shortDir(t), "p.sock")
+	plain := `
+service "p" {
+  listen = ["` + sock + `"]
+  proxy { backend = "` + be.Addr().String() + `" }
+}`
+	srv, stop := start(t, parse(t, plain))
+	ask := func(msg string) string {
+		t.Helper()
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte(msg))
+		_ = c.(*net.UnixConn).CloseWrite()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c)
+		if err != nil {
+			t.Errorf("read: %v", err)
+		}
+		return string(b)
+	}
+	if got := ask("one"); got != "backend:one" {
+		t.Fatalf("engine relay: %q", got)
+	}
+	held, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	r := bufio.NewReader(held)
+	hello := make([]byte, len("backend:"))
+	held.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(r, hello); err != nil {
+		t.Fatal(err)
+	}
+
+	reload := func(src string) {
+		t.Helper()
+		if _, err := srv.Apply(parse(t, src)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An accept loop parked under the old settings serves one client
+	// each with them; then the new settings serve.
+	settle := func(want string) {
+		t.Helper()
+		var got string
+		for range maxAcceptLoops + 1 {
+			got = ask("x")
+		}
+		if got != want {
+			t.Errorf("after the reload: %q, want %q", got, want)
+		}
+	}
+	reload(`
+service "p" {
+  listen = ["` + sock + `"]
+  exec { command = ["/bin/sh", "-c", "cat >/dev/null; echo exec"] }
+}`)
+	settle("exec\n")
+	reload(`
+service "p" {
+  listen = ["` + sock + `"]
+  proxy {
+    backend      = "` + be.Addr().String() + `"
+    idle_timeout = "1m"
+  }
+}`)
+	settle("backend:x")
+	reload(plain)
+	settle("backend:x")
+
+	// The relay accepted first is still served.
+	held.Write([]byte("still\n"))
+	if line, err := r.ReadString('\n'); err != nil || line != "still\n" {
+		t.Fatalf("held relay after reloads: %q, %v", line, err)
+	}
+	stop()
+	held.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := r.ReadByte(); err != io.EOF {
+		t.Errorf("held relay after shutdown: %v, want EOF", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -130,16 +131,16 @@ func serve(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 			return
 		}
 		var err error
-		if fastExec(st, l) {
+		if rawPath(st, l) {
 			if parallelAccept(st) {
 				l.spread(ctx, hctx, idle)
 			}
 			var fd int
-			var sa unix.Sockaddr
-			if fd, sa, err = l.acceptRaw(); err == nil {
+			var sa syscall.Sockaddr
+			if fd, sa, err = l.acceptRaw(acceptFlags(st)); err == nil {
 				// Under the settings loaded before the accept: a reload
 				// while it waited may have given the socket to a
-				// service that is not fast-path exec at all.
+				// service that is not on the raw path at all.
 				s.dispatchRaw(hctx, st, l, fd, sa)
 			}
 		} else {
@@ -222,10 +223,10 @@ func serveMore(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 	for {
 		s := l.svc.Load()
 		st := s.cur.Load()
-		if !fastExec(st, l) || !parallelAccept(st) {
+		if !rawPath(st, l) || !parallelAccept(st) {
 			return
 		}
-		fd, sa, err := l.acceptRaw()
+		fd, sa, err := l.acceptRaw(acceptFlags(st))
 		if err != nil {
 			if !s.acceptFailed(ctx, err, &delay) {
 				return
