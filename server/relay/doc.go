@@ -2,7 +2,8 @@
 // bytes of one accepted connection to its backend connection and back
 // (the job of systemd-socket-proxyd and simpletcpunixrelay). It knows
 // nothing of config or server: the server dials the backend and hands both
-// conns to (*Relayer).Relay, which returns when the relay is over.
+// conns to (*Relayer).Relay, which returns when the relay is over, or
+// hands both raw sockets to the Engine (see below).
 //
 // # Design
 //
@@ -44,6 +45,25 @@
 //   - ctx done or Options.IdleTimeout: both conns are closed at once.
 //
 // Both conns are always closed when Relay returns.
+//
+// # Engine
+//
+// Relay is for conns the net package made. The server's plain proxies
+// (no PROXY header either way, no on-demand backend, no idle timeout)
+// use the Engine instead: raw non-blocking sockets from accept4 and a
+// non-blocking connect, relayed by a few event loops of the Engine's own
+// (one per two Ps), each an edge-triggered epoll set in which every
+// socket is registered once. A relay is a Job (one allocation, its state
+// inline), not two goroutines; the loop finishes a connect in progress
+// (with a deadline heap for connect_timeout), splices with the same
+// pooled pipes and the same discipline, and ends the relay with the same
+// rules as below, then calls Job.Done. A connect that fails hands the
+// client back to the caller, which may retry on the net package's path.
+// Shutdown ends the Engine's relays with AbortAll, as ctx ends Relay's.
+//
+// Why: per short relayed connection Relay's goroutines, netpoller
+// registrations and scheduler hand-offs cost more CPU than the relaying
+// itself; bench/README.md has the figures.
 //
 // # Cost, measured
 //
