@@ -23,8 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/acceptd/acceptd/internal/testutil"
 )
 
@@ -446,47 +444,11 @@ service "bf" {
 	d.stop(filepath.Join(d.dir, "bf.sock"))
 }
 
-// fullBacklog returns a TCP address on loopback whose accept queue is full
-// and never drained: a connect to it never completes the handshake.
-func fullBacklog(t *testing.T) string {
-	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
-	// Fill the queue until a connect hangs.
-	for i := 0; i < 16; i++ {
-		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return addr
-			}
-			t.Fatalf("filling the backlog of %s: %v", addr, err)
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-	t.Skip("could not fill a listen backlog on loopback (syncookies?)")
-	return ""
-}
-
 // TestProxyTimeouts covers connect_timeout (a backend that never completes
 // the handshake), connect_retry (a backend that starts listening 500ms
 // after the client connected) and idle_timeout.
 func TestProxyTimeouts(t *testing.T) {
-	hung := fullBacklog(t)
+	hung := testutil.FullBacklog(t)
 	late := filepath.Join(testutil.ShortDir(t), "late.sock")
 	idleBE := startBackend(t, "tcp", "127.0.0.1:0", echoServe)
 	d := startDaemon(t, fmt.Sprintf(`

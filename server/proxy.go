@@ -106,6 +106,12 @@ func (h *proxyHandler) connectRaw() (fd int, connecting bool, err error) {
 // that fails in a way a retry may cure, within connect_retry, continues
 // on the net package's path (dial with retries, Relay).
 func (h *proxyHandler) relayRaw(ctx context.Context, cfd int, finish func(outcome)) {
+	if err := h.engine.Start(); err != nil {
+		// No loop could be made (out of fds): the other path, before
+		// a connect the backend would see dropped.
+		go h.relaySlow(ctx, cfd, finish)
+		return
+	}
 	bfd, connecting, err := h.connectRaw()
 	if err != nil {
 		h.connectFailed(ctx, cfd, err, finish)
@@ -120,7 +126,9 @@ func (h *proxyHandler) relayRaw(ctx context.Context, cfd int, finish func(outcom
 		finish(outcome{in: r.In, out: r.Out, err: r.Err})
 	}
 	if err := h.engine.Add(j); err != nil {
-		// Closed (shutdown) or no loop could be made: the other path.
+		// Closed: only a shutdown does that, after the accept loops
+		// have stopped, so this does not happen; the relay is not lost
+		// if it does.
 		unix.Close(bfd)
 		go h.relaySlow(ctx, cfd, finish)
 	}

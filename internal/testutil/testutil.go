@@ -1,7 +1,9 @@
 package testutil
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ShortDir returns a new empty directory under os.TempDir whose path is
@@ -237,4 +241,41 @@ func InGroup(pgid int) []Stat {
 func Alive(pid int) bool {
 	st, err := ReadStat(pid)
 	return err == nil && st.State != 'Z' && st.State != 'X'
+}
+
+// FullBacklog returns a TCP address on loopback whose accept queue is full
+// and never drained: a connect to it never completes the handshake. It
+// skips the test when the kernel completes connects anyway (syncookies).
+func FullBacklog(t testing.TB) string {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
+	// Fill the queue until a connect hangs.
+	for range 16 {
+		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return addr
+			}
+			t.Fatalf("filling the backlog of %s: %v", addr, err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Skip("could not fill a listen backlog on loopback (syncookies?)")
+	return ""
 }

@@ -35,8 +35,11 @@ import (
 // The zero value is not usable: call NewEngine. An Engine is safe for
 // concurrent use.
 type Engine struct {
-	mu      sync.Mutex
-	loops   []*loop // started on the first Add
+	mu    sync.Mutex
+	loops []*loop // started on the first Add or Start
+	// live is loops once started, until Close: what Add reads, without
+	// the lock, per connection.
+	live    atomic.Pointer[[]*loop]
 	closed  bool
 	aborted error
 	next    atomic.Uint32
@@ -95,13 +98,29 @@ func NewEngine() *Engine {
 // maxLoops bounds the Engine's loops whatever GOMAXPROCS is.
 const maxLoops = 8
 
+// Start starts the loops unless they run, so that a caller can learn that
+// Add would fail before it makes the sockets of a Job (a connect to the
+// backend that is then dropped is a connection the backend sees).
+func (e *Engine) Start() error {
+	if e.live.Load() != nil {
+		return nil
+	}
+	_, err := e.loopsFor()
+	return err
+}
+
 // Add hands j to one of the loops. It returns an error, and keeps nothing
 // (the caller still owns the sockets), only when the Engine is closed or a
 // loop could not be created.
 func (e *Engine) Add(j *Job) error {
-	loops, err := e.loopsFor()
-	if err != nil {
-		return err
+	var loops []*loop
+	if p := e.live.Load(); p != nil {
+		loops = *p
+	} else {
+		var err error
+		if loops, err = e.loopsFor(); err != nil {
+			return err
+		}
 	}
 	// Round robin, except that a loop that is awake takes the job
 	// rather than one that would have to be woken (an eventfd write and
@@ -158,6 +177,7 @@ func (e *Engine) loopsFor() ([]*loop, error) {
 		go l.run()
 	}
 	e.loops = loops
+	e.live.Store(&loops)
 	return loops, nil
 }
 
@@ -186,6 +206,7 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
+	e.live.Store(nil)
 	loops := e.loops
 	e.mu.Unlock()
 	for _, l := range loops {
@@ -624,10 +645,11 @@ func (l *loop) end(j *Job, abortErr error, rst bool) {
 	j.Done(Result{In: j.dir[0].n, Out: j.dir[1].n, Err: j.err})
 }
 
-// finishUnregistered ends a job that never got a slot.
+// finishUnregistered ends a job that never got a slot, or whose client
+// was never registered: both sockets are closed.
 func (l *loop) finishUnregistered(j *Job, err error) {
-	_ = unix.Close(j.Client)
-	_ = unix.Close(j.Backend)
+	rawClose(j.Client)
+	rawClose(j.Backend)
 	j.Done(Result{Err: err})
 }
 
@@ -645,11 +667,11 @@ func (l *loop) abortLive(err error) {
 			continue
 		}
 		if j.Connecting {
+			// The client was never registered: end it as a job that
+			// never got a slot.
 			l.connecting--
-			_ = unix.Close(j.Client)
-			_ = unix.Close(j.Backend)
 			l.free1(j)
-			j.Done(Result{Err: err})
+			l.finishUnregistered(j, err)
 			continue
 		}
 		l.end(j, err, false)

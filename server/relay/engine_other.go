@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Engine needs epoll and splice; elsewhere Add always fails and callers
-// relay with Relay.
+// Engine needs epoll and splice; elsewhere NewEngine returns nil and
+// callers relay with Relay. The methods accept the nil Engine.
 type Engine struct{}
 
 // Job is as on Linux.
@@ -19,8 +19,11 @@ type Job struct {
 	Done            func(Result)
 }
 
-// NewEngine returns an Engine whose Add fails.
-func NewEngine() *Engine { return &Engine{} }
+// NewEngine returns nil: there is no engine on this platform.
+func NewEngine() *Engine { return nil }
+
+// Start fails: there is no engine on this platform.
+func (e *Engine) Start() error { return errors.ErrUnsupported }
 
 // Add fails: there is no engine on this platform.
 func (e *Engine) Add(j *Job) error { return errors.ErrUnsupported }

@@ -4,7 +4,6 @@ package relay
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/acceptd/acceptd/internal/testutil"
 )
 
 // dialRaw starts a non-blocking connect to addr ("tcp" 127.0.0.1:port or
@@ -124,7 +125,7 @@ func TestEngineConnectFails(t *testing.T) {
 	closed := listen(t, "tcp")
 	refusedAddr := closed.Addr().String()
 	closed.Close()
-	hung := fullBacklog(t)
+	hung := testutil.FullBacklog(t)
 
 	for _, tc := range []struct {
 		name, addr string
@@ -165,41 +166,6 @@ func TestEngineConnectFails(t *testing.T) {
 	}
 }
 
-// fullBacklog returns a loopback TCP address whose accept queue is full
-// and never drained: a connect to it never completes.
-func fullBacklog(t *testing.T) string {
-	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
-	for range 16 {
-		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return addr
-			}
-			t.Fatalf("filling the backlog of %s: %v", addr, err)
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-	t.Skip("could not fill a listen backlog on loopback (syncookies?)")
-	return ""
-}
-
 // TestEngineAbortAll: live relays, a connect in progress and a job added
 // afterwards all end with the abort's error, their sockets closed.
 func TestEngineAbortAll(t *testing.T) {
@@ -216,7 +182,7 @@ func TestEngineAbortAll(t *testing.T) {
 	}
 	exchange()
 	_, cfd := clientPair(t)
-	bfd, _, err := dialRaw(t, "tcp", fullBacklog(t))
+	bfd, _, err := dialRaw(t, "tcp", testutil.FullBacklog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,36 +204,6 @@ func TestEngineAbortAll(t *testing.T) {
 	if r := waitResult(t, add(t, e, &Job{Client: cfd, Backend: bfd}), 5*time.Second); !errors.Is(r.Err, stop) {
 		t.Errorf("job added after AbortAll: %+v", r)
 	}
-}
-
-// TestEngineBackendNeverReads: what the engine takes in for a backend
-// that never reads is bounded by socket buffers and one pipe.
-func TestEngineBackendNeverReads(t *testing.T) {
-	e := newEngine(t)
-	_, basePipes := fdCounts(t)
-	x := start(t, engineRelay{e}, "tcp", "tcp", Options{})
-	const limit = 256 << 20
-	buf := make([]byte, 256<<10)
-	total := 0
-	for total < limit {
-		_ = x.client.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
-		n, err := x.client.Write(buf)
-		total += n
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if total >= limit {
-		t.Fatalf("engine accepted %d bytes for a backend that never reads", total)
-	}
-	if _, pipes := fdCounts(t); pipes-basePipes > 2+2*e.idlePipes() {
-		t.Errorf("%d pipe fds open, want at most one pipe held by the stuck direction", pipes)
-	}
-	e.AbortAll(errors.New("done"))
-	x.wait(t, 5*time.Second)
 }
 
 // TestEngineClosed: Add after Close fails and leaves the sockets to the
