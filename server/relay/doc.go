@@ -57,7 +57,9 @@
 // inline), not two goroutines; the loop finishes a connect in progress
 // (with a deadline heap for connect_timeout), splices with the same
 // pooled pipes and the same discipline, and ends the relay with the same
-// rules as below, then calls Job.Done. A connect that fails hands the
+// rules as below; Job.Done is called by a reporter goroutine per loop, in
+// batches handed over once per loop turn, so that a Done that blocks (a
+// log write) does not stop the loop's other relays. A connect that fails hands the
 // client back to the caller, which may retry on the net package's path.
 // Shutdown ends the Engine's relays with AbortAll, as ctx ends Relay's.
 //

@@ -59,9 +59,10 @@ type Job struct {
 	Connecting bool
 	// ConnectTimeout bounds a connect in progress; zero: no bound.
 	ConnectTimeout time.Duration
-	// Done is called once, on a loop's goroutine, when the relay has
-	// ended and the sockets are closed. It must not block: the loop's
-	// other connections wait for it.
+	// Done is called once, when the relay has ended and the sockets are
+	// closed, on a goroutine that calls the Done functions of the loop's
+	// relays one after the other (see reporter). It may block for a
+	// while (a log write) without stopping other relays.
 	Done func(Result)
 
 	loop  *loop
@@ -174,6 +175,7 @@ func (e *Engine) loopsFor() ([]*loop, error) {
 	}
 	for _, l := range loops {
 		l.aborted = e.aborted
+		go l.rep.run()
 		go l.run()
 	}
 	e.loops = loops
@@ -221,6 +223,7 @@ func (e *Engine) Close() error {
 	}
 	for _, l := range loops {
 		<-l.done
+		l.rep.close()
 		l.shut()
 	}
 	return nil
@@ -262,6 +265,9 @@ type loop struct {
 	timers     timerHeap
 	evs        [128]unix.EpollEvent
 	intake     []*Job
+	// ended is this turn's reports, handed to rep at its end.
+	ended []report
+	rep   *reporter
 }
 
 // wakeTag marks the eventfd's epoll events (slots are >= 0).
@@ -283,7 +289,7 @@ func newLoop(e *Engine) (*loop, error) {
 		unix.Close(wake)
 		return nil, fmt.Errorf("relay engine: epoll_ctl: %w", err)
 	}
-	return &loop{e: e, ep: ep, wake: wake, done: make(chan struct{})}, nil
+	return &loop{e: e, ep: ep, wake: wake, done: make(chan struct{}), rep: newReporter()}, nil
 }
 
 // shut closes the loop's own fds once it has stopped.
@@ -306,6 +312,7 @@ func (l *loop) run() {
 	for {
 		if l.queued.Load() {
 			if l.takeQueue() {
+				l.flushReports()
 				return
 			}
 		}
@@ -313,6 +320,7 @@ func (l *loop) run() {
 		// raw call that cannot sleep, and block (through the runtime,
 		// which may then give the P to another goroutine) only when
 		// there are none.
+		l.flushReports()
 		n, err := rawEpollPoll(l.ep, l.evs[:])
 		if n == 0 && err == nil {
 			timeout := l.timeout()
@@ -616,7 +624,7 @@ func (l *loop) connectFailed(j *Job, err error) {
 	}
 	rawClose(j.Backend)
 	l.free1(j)
-	j.Done(Result{Err: err, ConnectFailed: true})
+	l.ended = append(l.ended, report{j.Done, Result{Err: err, ConnectFailed: true}})
 }
 
 // end closes j's sockets and reports it. abortErr, when set, becomes the
@@ -642,7 +650,7 @@ func (l *loop) end(j *Job, abortErr error, rst bool) {
 		rawClose(fd)
 	}
 	l.free1(j)
-	j.Done(Result{In: j.dir[0].n, Out: j.dir[1].n, Err: j.err})
+	l.ended = append(l.ended, report{j.Done, Result{In: j.dir[0].n, Out: j.dir[1].n, Err: j.err}})
 }
 
 // finishUnregistered ends a job that never got a slot, or whose client
@@ -650,7 +658,22 @@ func (l *loop) end(j *Job, abortErr error, rst bool) {
 func (l *loop) finishUnregistered(j *Job, err error) {
 	rawClose(j.Client)
 	rawClose(j.Backend)
-	j.Done(Result{Err: err})
+	l.ended = append(l.ended, report{j.Done, Result{Err: err}})
+}
+
+// flushReports hands the turn's reports to the reporter, or calls them
+// here when it is too far behind.
+func (l *loop) flushReports() {
+	if len(l.ended) == 0 {
+		return
+	}
+	if !l.rep.hand(l.ended) {
+		for i := range l.ended {
+			l.ended[i].done(l.ended[i].r)
+		}
+		clear(l.ended)
+	}
+	l.ended = l.ended[:0]
 }
 
 // free1 gives j's slot back.

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -215,5 +217,79 @@ func TestEngineClosed(t *testing.T) {
 	defer unix.Close(cfd)
 	if err := e.Add(&Job{Client: cfd, Backend: -1, Done: func(Result) {}}); err == nil {
 		t.Fatal("Add on a closed engine succeeded")
+	}
+}
+
+// TestEngineDoneMayBlock: a Done that blocks (the end of a relay is
+// logged, and a stderr whose reader has stopped blocks the write) does
+// not stop the other relays of its loop; their reports wait for it.
+func TestEngineDoneMayBlock(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) // one loop: both relays share it
+	e := newEngine(t)
+	ln := listen(t, "tcp")
+	defer ln.Close()
+	relayPair := func() (net.Conn, *Job) {
+		cl, cfd := clientPair(t)
+		bfd, connecting, err := dialRaw(t, "tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl, &Job{Client: cfd, Backend: bfd, Connecting: connecting, ConnectTimeout: 5 * time.Second}
+	}
+
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the engine's Close, which waits for the loop
+	stuck := make(chan Result, 1)
+	clA, ja := relayPair()
+	ja.Done = func(r Result) {
+		stuck <- r
+		<-release
+	}
+	if err := e.Add(ja); err != nil {
+		t.Fatal(err)
+	}
+	beA, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clA.Close()
+	beA.Close()
+	waitResult(t, stuck, 5*time.Second) // A's Done runs, and blocks
+
+	clB, jb := relayPair()
+	doneB := add(t, e, jb)
+	beB, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer beB.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	clB.SetDeadline(deadline)
+	beB.SetDeadline(deadline)
+	buf := make([]byte, 4)
+	if _, err := clB.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(beB, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("backend got %q, %v while another relay's Done blocked", buf, err)
+	}
+	if _, err := beB.Write([]byte("pong")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(clB, buf); err != nil || string(buf) != "pong" {
+		t.Fatalf("client got %q, %v while another relay's Done blocked", buf, err)
+	}
+	clB.Close()
+	beB.Close()
+	select {
+	case r := <-doneB:
+		t.Fatalf("B reported %+v before A's report returned: reports are in order", r)
+	case <-time.After(50 * time.Millisecond):
+	}
+	unblock()
+	if r := waitResult(t, doneB, 5*time.Second); r.In != 4 || r.Out != 4 {
+		t.Errorf("B: %+v, want 4 bytes each way", r)
 	}
 }
