@@ -60,7 +60,25 @@ func acceptFlags(st *settings) int {
 	return unix.SOCK_CLOEXEC | unix.SOCK_NONBLOCK
 }
 
-// acceptRaw accepts one connection as a close-on-exec socket with accept4
+// acceptor is one accept loop's raw accept. Its results and the function
+// that rc.Control runs are made once per loop: a closure made per call
+// put four allocations on every connection.
+type acceptor struct {
+	l     *listener
+	flags int
+	nfd   int
+	sa    syscall.Sockaddr
+	err   error
+	call  func(fd uintptr)
+}
+
+func (l *listener) newAcceptor() *acceptor {
+	a := &acceptor{l: l}
+	a.call = func(fd uintptr) { a.nfd, a.sa, a.err = syscall.Accept4(int(fd), a.flags) }
+	return a
+}
+
+// accept accepts one connection as a close-on-exec socket with accept4
 // flags (SOCK_NONBLOCK or not). It returns net.ErrClosed once the listener
 // is closed.
 //
@@ -68,34 +86,23 @@ func acceptFlags(st *settings) int {
 // unix's versions ask getsockopt(SO_PROTOCOL) of every IPv4 and IPv6
 // address they decode (to tell L2TP sockets apart), two system calls per
 // connection that a stream socket does not need.
-func (l *listener) acceptRaw(flags int) (int, syscall.Sockaddr, error) {
-	l.watchMu.Lock()
-	rc := l.rc
-	if rc == nil {
-		var err error
-		if rc, err = l.rawConn(); err != nil {
-			l.watchMu.Unlock()
-			return -1, nil, err
-		}
-		l.rc = rc
-	}
-	l.watchMu.Unlock()
-	watch, err := l.watcher()
+func (a *acceptor) accept(flags int) (int, syscall.Sockaddr, error) {
+	ra, err := a.l.rawAccess()
 	if err != nil {
 		return -1, nil, err
 	}
+	a.flags = flags
 	for {
-		var nfd int
-		var sa syscall.Sockaddr
-		var aerr error
-		if err := rc.Control(func(fd uintptr) { nfd, sa, aerr = syscall.Accept4(int(fd), flags) }); err != nil {
+		if err := ra.rc.Control(a.call); err != nil {
 			return -1, nil, net.ErrClosed
 		}
+		nfd, sa, aerr := a.nfd, a.sa, a.err
+		a.sa, a.err = nil, nil
 		switch {
 		case aerr == nil:
 			return nfd, sa, nil
 		case errors.Is(aerr, unix.EAGAIN):
-			if !waitReadable(watch) {
+			if !waitReadable(ra.watch) {
 				return -1, nil, net.ErrClosed
 			}
 		case errors.Is(aerr, unix.EINTR), errors.Is(aerr, unix.ECONNABORTED):
@@ -103,6 +110,35 @@ func (l *listener) acceptRaw(flags int) (int, syscall.Sockaddr, error) {
 			return -1, nil, os.NewSyscallError("accept4", aerr)
 		}
 	}
+}
+
+// rawAccess is a listener's descriptor access for raw accepts: rc for
+// accept4, watch (see watcher) to wait for the next connection on.
+type rawAccess struct {
+	rc, watch syscall.RawConn
+}
+
+// rawAccess returns l's rawAccess, making it on the first call: the
+// accept loops ask for it per connection, and share it without a lock.
+// After the socket is closed both fail (net.ErrClosed), as they would if
+// made again.
+func (l *listener) rawAccess() (*rawAccess, error) {
+	if ra := l.raw.Load(); ra != nil {
+		return ra, nil
+	}
+	rc, err := l.rawConn()
+	if err != nil {
+		return nil, err
+	}
+	watch, err := l.watcher()
+	if err != nil {
+		return nil, err
+	}
+	ra := &rawAccess{rc: rc, watch: watch}
+	if !l.raw.CompareAndSwap(nil, ra) {
+		ra = l.raw.Load() // another loop made it first; watcher is shared
+	}
+	return ra, nil
 }
 
 // peerOf fills p from a raw accepted socket and returns the remote and

@@ -31,8 +31,8 @@ type listener struct {
 	// readability on; see watcher.
 	watchMu sync.Mutex
 	watch   *os.File
-	// rc is the listening socket's RawConn, for raw accepts.
-	rc syscall.RawConn
+	// raw is what raw accepts use, made on the first (see rawAccess).
+	raw atomic.Pointer[rawAccess]
 	// bound is the address as the kernel reports it (the real port when 0
 	// was asked).
 	bound string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -111,6 +112,7 @@ func (c *counterMap) snapshot() map[string]uint64 {
 func serve(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 	defer l.extraLoops.Wait()
 	var delay time.Duration
+	var acc *acceptor // made when the socket is first on the raw path
 	for {
 		// The listener may pass to another service on reload.
 		s := l.svc.Load()
@@ -137,11 +139,12 @@ func serve(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 			}
 			var fd int
 			var sa syscall.Sockaddr
-			if fd, sa, err = l.acceptRaw(acceptFlags(st)); err == nil {
-				// Under the settings loaded before the accept: a reload
-				// while it waited may have given the socket to a
-				// service that is not on the raw path at all.
-				s.dispatchRaw(hctx, st, l, fd, sa)
+			if acc == nil {
+				acc = l.newAcceptor()
+			}
+			flags := acceptFlags(st)
+			if fd, sa, err = acc.accept(flags); err == nil {
+				dispatchAccepted(hctx, l, fd, sa, flags)
 			}
 		} else {
 			var c net.Conn
@@ -159,6 +162,37 @@ func serve(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 			return
 		}
 	}
+}
+
+// dispatchAccepted hands a raw accepted socket to the service and settings
+// that own the listener now. A loop may have waited in accept across a
+// reload: its connection came after the reload and is the new
+// configuration's (serving it with the settings loaded before the wait
+// sent an occasional client to the old proxy after a reload to exec).
+// flags are the accept's; a socket for settings that want the other
+// blocking mode is switched, and one for settings off the raw path
+// becomes a net.Conn.
+func dispatchAccepted(hctx context.Context, l *listener, fd int, sa syscall.Sockaddr, flags int) {
+	s := l.svc.Load()
+	st := s.cur.Load()
+	if !rawPath(st, l) {
+		f := os.NewFile(uintptr(fd), "accepted")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			s.log.Warn("accepted socket unusable", zap.Error(err))
+			return
+		}
+		s.dispatch(hctx, c)
+		return
+	}
+	if want := acceptFlags(st); want != flags {
+		if err := unix.SetNonblock(fd, want&unix.SOCK_NONBLOCK != 0); err != nil {
+			s.refuseRaw(fd, sa, refusedSpawn)
+			return
+		}
+	}
+	s.dispatchRaw(hctx, st, l, fd, sa)
 }
 
 // acceptFailed handles an accept error and reports whether the loop goes
@@ -220,13 +254,15 @@ func (l *listener) spread(ctx, hctx context.Context, idle *idleTracker) {
 // when that changes back.
 func serveMore(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 	var delay time.Duration
+	acc := l.newAcceptor()
 	for {
 		s := l.svc.Load()
 		st := s.cur.Load()
 		if !rawPath(st, l) || !parallelAccept(st) {
 			return
 		}
-		fd, sa, err := l.acceptRaw(acceptFlags(st))
+		flags := acceptFlags(st)
+		fd, sa, err := acc.accept(flags)
 		if err != nil {
 			if !s.acceptFailed(ctx, err, &delay) {
 				return
@@ -234,7 +270,7 @@ func serveMore(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 			continue
 		}
 		delay = 0
-		s.dispatchRaw(hctx, st, l, fd, sa) // as in serve: what was loaded before the accept
+		dispatchAccepted(hctx, l, fd, sa, flags)
 		idle.touch()
 	}
 }
