@@ -254,19 +254,7 @@ service "b" {
 }
 
 func TestUnixPathSafety(t *testing.T) {
-	dir := shortDir(t)
-	regular := filepath.Join(dir, "file")
-	os.WriteFile(regular, []byte("keep"), 0o644)
-	live := filepath.Join(dir, "live.sock")
-	ln, err := net.Listen("unix", live)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	stale := filepath.Join(dir, "stale.sock")
-	sl, _ := net.Listen("unix", stale)
-	sl.(*net.UnixListener).SetUnlinkOnClose(false)
-	sl.Close()
+	regular, live, stale := testutil.SocketFiles(t, shortDir(t))
 
 	for _, p := range []string{regular, live} {
 		_, err := New(parse(t, `service "x" {

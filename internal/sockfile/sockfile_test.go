@@ -6,39 +6,20 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/acceptd/acceptd/internal/testutil"
 )
 
-func shortDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "acd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
-
 func TestClearStale(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	missing := filepath.Join(dir, "missing")
-	regular := filepath.Join(dir, "file")
-	os.WriteFile(regular, []byte("keep"), 0o644)
-	live := filepath.Join(dir, "live.sock")
-	ln, err := net.Listen("unix", live)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	regular, live, stale := testutil.SocketFiles(t, dir)
 	liveGram := filepath.Join(dir, "live.dgram")
 	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: liveGram, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	stale := filepath.Join(dir, "stale.sock")
-	sl, _ := net.Listen("unix", stale)
-	sl.(*net.UnixListener).SetUnlinkOnClose(false)
-	sl.Close()
 
 	for _, tc := range []struct {
 		path, network string

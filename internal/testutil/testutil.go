@@ -34,6 +34,32 @@ func ShortDir(t testing.TB) string {
 	return dir
 }
 
+// SocketFiles makes, in dir, the three things that can already be at a
+// UNIX socket's path: a regular file holding "keep", a socket that a
+// listener (closed with the test) still serves, and a stale socket nobody
+// serves any more.
+func SocketFiles(t testing.TB, dir string) (regular, live, stale string) {
+	t.Helper()
+	regular = filepath.Join(dir, "file")
+	if err := os.WriteFile(regular, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	live = filepath.Join(dir, "live.sock")
+	ln, err := net.Listen("unix", live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	stale = filepath.Join(dir, "stale.sock")
+	sl, err := net.Listen("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl.(*net.UnixListener).SetUnlinkOnClose(false)
+	sl.Close()
+	return regular, live, stale
+}
+
 // WaitFor calls cond every few milliseconds until it returns true, and
 // fails the test with what's description when it has not after timeout.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {

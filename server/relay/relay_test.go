@@ -19,6 +19,8 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/acceptd/acceptd/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -154,12 +156,7 @@ func listen(t testing.TB, kind string) net.Listener {
 	case "tcp":
 		ln, err = net.Listen("tcp", "127.0.0.1:0")
 	case "unix":
-		dir, derr := os.MkdirTemp("", "acd")
-		if derr != nil {
-			t.Fatal(derr)
-		}
-		t.Cleanup(func() { os.RemoveAll(dir) })
-		ln, err = net.Listen("unix", filepath.Join(dir, "s"))
+		ln, err = net.Listen("unix", filepath.Join(testutil.ShortDir(t), "s"))
 	default:
 		t.Fatalf("unknown kind %q", kind)
 	}
