@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/acceptd/acceptd/config"
+	"github.com/acceptd/acceptd/internal/rawsock"
 	"github.com/acceptd/acceptd/spawn"
 )
 
@@ -61,20 +62,23 @@ func acceptFlags(st *settings) int {
 }
 
 // acceptor is one accept loop's raw accept. Its results and the function
-// that rc.Control runs are made once per loop: a closure made per call
-// put four allocations on every connection.
+// that the watcher's Read runs are made once per loop: a closure made per
+// call put four allocations on every connection.
 type acceptor struct {
 	l     *listener
 	flags int
 	nfd   int
 	sa    syscall.Sockaddr
 	err   error
-	call  func(fd uintptr)
+	try   func(fd uintptr) bool
 }
 
 func (l *listener) newAcceptor() *acceptor {
 	a := &acceptor{l: l}
-	a.call = func(fd uintptr) { a.nfd, a.sa, a.err = syscall.Accept4(int(fd), a.flags) }
+	a.try = func(fd uintptr) bool {
+		a.nfd, a.sa, a.err = rawsock.Accept4(int(fd), a.flags)
+		return a.err != syscall.EAGAIN
+	}
 	return a
 }
 
@@ -82,10 +86,20 @@ func (l *listener) newAcceptor() *acceptor {
 // flags (SOCK_NONBLOCK or not). It returns net.ErrClosed once the listener
 // is closed.
 //
-// It uses the syscall package's accept4 and getsockname (in peerOf): x/sys
-// unix's versions ask getsockopt(SO_PROTOCOL) of every IPv4 and IPv6
-// address they decode (to tell L2TP sockets apart), two system calls per
-// connection that a stream socket does not need.
+// The accept4 runs inside the watcher's Read (on a duplicate of the
+// listening descriptor, the same socket): when the backlog is empty, Read
+// parks the loop in the poller until the next edge and tries again, with
+// no readiness check of its own (waitReadable's poll costs a system call
+// per wait, and the edge is enough here: a connection that arrives after
+// the EAGAIN makes a new one). Read lets one loop at a time in; the
+// others wait for it, which is what they would do in the kernel's accept
+// anyway.
+//
+// accept4 is a raw system call (see internal/rawsock), and getsockname (in
+// peerOf) the syscall package's: x/sys unix's versions ask
+// getsockopt(SO_PROTOCOL) of every IPv4 and IPv6 address they decode (to
+// tell L2TP sockets apart), two system calls per connection that a stream
+// socket does not need.
 func (a *acceptor) accept(flags int) (int, syscall.Sockaddr, error) {
 	ra, err := a.l.rawAccess()
 	if err != nil {
@@ -93,7 +107,7 @@ func (a *acceptor) accept(flags int) (int, syscall.Sockaddr, error) {
 	}
 	a.flags = flags
 	for {
-		if err := ra.rc.Control(a.call); err != nil {
+		if err := ra.watch.Read(a.try); err != nil {
 			return -1, nil, net.ErrClosed
 		}
 		nfd, sa, aerr := a.nfd, a.sa, a.err
@@ -101,10 +115,6 @@ func (a *acceptor) accept(flags int) (int, syscall.Sockaddr, error) {
 		switch {
 		case aerr == nil:
 			return nfd, sa, nil
-		case errors.Is(aerr, unix.EAGAIN):
-			if !waitReadable(ra.watch) {
-				return -1, nil, net.ErrClosed
-			}
 		case errors.Is(aerr, unix.EINTR), errors.Is(aerr, unix.ECONNABORTED):
 		default:
 			return -1, nil, os.NewSyscallError("accept4", aerr)
@@ -112,29 +122,25 @@ func (a *acceptor) accept(flags int) (int, syscall.Sockaddr, error) {
 	}
 }
 
-// rawAccess is a listener's descriptor access for raw accepts: rc for
-// accept4, watch (see watcher) to wait for the next connection on.
+// rawAccess is a listener's descriptor access for raw accepts: watch (see
+// watcher), to accept on and to wait for the next connection on.
 type rawAccess struct {
-	rc, watch syscall.RawConn
+	watch syscall.RawConn
 }
 
 // rawAccess returns l's rawAccess, making it on the first call: the
 // accept loops ask for it per connection, and share it without a lock.
-// After the socket is closed both fail (net.ErrClosed), as they would if
-// made again.
+// After the socket is closed its Read fails (net.ErrClosed), as it would
+// if made again.
 func (l *listener) rawAccess() (*rawAccess, error) {
 	if ra := l.raw.Load(); ra != nil {
 		return ra, nil
-	}
-	rc, err := l.rawConn()
-	if err != nil {
-		return nil, err
 	}
 	watch, err := l.watcher()
 	if err != nil {
 		return nil, err
 	}
-	ra := &rawAccess{rc: rc, watch: watch}
+	ra := &rawAccess{watch: watch}
 	if !l.raw.CompareAndSwap(nil, ra) {
 		ra = l.raw.Load() // another loop made it first; watcher is shared
 	}
@@ -192,10 +198,10 @@ func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, f
 	if _, ok := sa.(*syscall.SockaddrUnix); !ok {
 		remoteIP = sockaddrPort(sa).Addr()
 		if st.cfg.Socket.KeepAlive {
-			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+			rawsock.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
 		}
 		if st.cfg.Socket.NoDelay {
-			unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+			rawsock.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		}
 	}
 	seq, src, why := s.take(st, remoteIP)
@@ -219,7 +225,7 @@ func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, f
 	r, err := h.startRetry(hctx, s.log, &conn.Peer, conn.Instance, fd, true)
 	// The child has its copies; from now on its close is what the client
 	// sees.
-	unix.Close(fd)
+	rawsock.Close(fd)
 	if err != nil {
 		why := refusedSpawn
 		if errors.Is(err, errNoDynamicUser) {
@@ -256,7 +262,7 @@ func (s *service) refuseRaw(fd int, sa syscall.Sockaddr, why refusal) {
 		}
 		ce.Write(zap.String("remote", remote), zap.String("reason", string(why)))
 	}
-	unix.Close(fd)
+	rawsock.Close(fd)
 	s.refused.Add(1)
 	s.reasons.add(string(why))
 }

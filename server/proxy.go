@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/acceptd/acceptd/config"
+	"github.com/acceptd/acceptd/internal/rawsock"
 	"github.com/acceptd/acceptd/server/relay"
 	"github.com/acceptd/acceptd/spawn"
 )
@@ -32,9 +33,8 @@ type proxyHandler struct {
 	// engine relays the connections of a plain proxy (see rawProxy);
 	// nil when the service needs what only Relay does.
 	engine *relay.Engine
-	// sa and family are the backend's address for a raw connect.
-	sa     unix.Sockaddr
-	family int
+	// backendAddr is the backend's address for a raw connect.
+	backendAddr *rawsock.Addr
 }
 
 func newProxyHandler(svc *config.Service, r *relay.Relayer, e *relay.Engine, devNull int, log *zap.Logger) *proxyHandler {
@@ -43,51 +43,64 @@ func newProxyHandler(svc *config.Service, r *relay.Relayer, e *relay.Engine, dev
 		h.backend = newBackendProc(svc.Name, st, devNull, log)
 	}
 	p := svc.Proxy
-	if sa, family, ok := backendSockaddr(p.Backend); ok && e != nil &&
+	if a := backendAddr(p.Backend); a != nil && e != nil &&
 		p.Start == nil && p.ProxyProtocol == "" && p.IdleTimeout == 0 && !svc.AcceptProxyProtocol {
-		h.engine, h.sa, h.family = e, sa, family
+		h.engine, h.backendAddr = e, a
 	}
 	return h
 }
 
-// backendSockaddr is a backend's address for connect(2): an IP literal
-// with a port, or a UNIX path (or abstract name). Host names, and IPv6
-// zones, are left to the net package's dialer.
-func backendSockaddr(a config.Address) (unix.Sockaddr, int, bool) {
+// backendAddr is a backend's address for a raw connect(2): an IP literal
+// with a port, or a UNIX path (or abstract name); nil for the others.
+// Host names, and IPv6 zones, are left to the net package's dialer.
+func backendAddr(a config.Address) *rawsock.Addr {
+	sa, ok := backendSockaddr(a)
+	if !ok {
+		return nil
+	}
+	ra, err := rawsock.NewAddr(sa)
+	if err != nil {
+		return nil
+	}
+	return ra
+}
+
+func backendSockaddr(a config.Address) (unix.Sockaddr, bool) {
 	switch a.Kind {
 	case config.KindTCP:
 		ip, err := netip.ParseAddr(a.Host)
 		if err != nil || ip.Zone() != "" {
-			return nil, 0, false
+			return nil, false
 		}
 		if ip.Is4() || ip.Is4In6() && a.Network == "tcp4" {
-			return &unix.SockaddrInet4{Port: a.Port, Addr: ip.Unmap().As4()}, unix.AF_INET, true
+			return &unix.SockaddrInet4{Port: a.Port, Addr: ip.Unmap().As4()}, true
 		}
 		if a.Network == "tcp4" {
-			return nil, 0, false
+			return nil, false
 		}
-		return &unix.SockaddrInet6{Port: a.Port, Addr: ip.As16()}, unix.AF_INET6, true
+		return &unix.SockaddrInet6{Port: a.Port, Addr: ip.As16()}, true
 	case config.KindUnix:
-		return &unix.SockaddrUnix{Name: a.Path}, unix.AF_UNIX, true
+		return &unix.SockaddrUnix{Name: a.Path}, true
 	}
-	return nil, 0, false
+	return nil, false
 }
 
 // connectRaw starts a non-blocking connect to the backend. connecting is
 // set when it is in progress (TCP); a UNIX connect completes or fails at
 // once.
 func (h *proxyHandler) connectRaw() (fd int, connecting bool, err error) {
-	fd, err = unix.Socket(h.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	family := h.backendAddr.Family()
+	fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, false, os.NewSyscallError("socket", err)
 	}
-	if h.family != unix.AF_UNIX {
+	if family != unix.AF_UNIX {
 		// As Go's dialer does for the relay's other path: a relayed
 		// request must not wait for the ACK of the previous segment.
-		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		_ = rawsock.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}
 	for {
-		err = unix.Connect(fd, h.sa)
+		err = rawsock.Connect(fd, h.backendAddr)
 		switch err {
 		case nil:
 			return fd, false, nil
@@ -96,7 +109,7 @@ func (h *proxyHandler) connectRaw() (fd int, connecting bool, err error) {
 		case unix.EINTR:
 			continue
 		}
-		unix.Close(fd)
+		rawsock.Close(fd)
 		return -1, false, os.NewSyscallError("connect", err)
 	}
 }

@@ -9,11 +9,12 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/acceptd/acceptd/internal/rawsock"
 )
 
 // Engine relays connections given as raw sockets in a few event loops of
@@ -79,6 +80,10 @@ type Job struct {
 // tried that is known not to be ready.
 type side struct {
 	canRead, canWrite bool
+	// broken: an event said EPOLLERR or EPOLLHUP. Only a connect in
+	// progress looks at it: without it, writable means connected, and
+	// SO_ERROR need not be asked.
+	broken bool
 }
 
 // direction is one way of a relay.
@@ -299,10 +304,12 @@ func (l *loop) shut() {
 	unix.Close(l.wake)
 }
 
+// wakeUp wakes the loop from epoll_wait. The eventfd is non-blocking, so
+// the write is a raw call (see rawsock): EAGAIN means the counter is
+// full, and the loop wakes anyway.
 func (l *loop) wakeUp() {
-	one := [8]byte{1}
-	// EAGAIN means the counter is full: the loop wakes anyway.
-	_, _ = unix.Write(l.wake, one[:])
+	one := uint64(1)
+	unix.RawSyscall(unix.SYS_WRITE, uintptr(l.wake), uintptr(unsafe.Pointer(&one)), 8)
 }
 
 // run is the loop's goroutine. epoll_wait goes through the runtime's
@@ -345,8 +352,8 @@ func (l *loop) run() {
 		for i := range n {
 			ev := &l.evs[i]
 			if ev.Fd == wakeTag {
-				var b [8]byte
-				_, _ = unix.Read(l.wake, b[:])
+				var b uint64
+				unix.RawSyscall(unix.SYS_READ, uintptr(l.wake), uintptr(unsafe.Pointer(&b)), 8)
 				continue
 			}
 			j := l.jobs[ev.Fd]
@@ -359,6 +366,9 @@ func (l *loop) run() {
 			}
 			if ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 				s.canWrite = true
+			}
+			if ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				s.broken = true
 			}
 			l.service(j)
 		}
@@ -470,13 +480,18 @@ func (l *loop) expire() {
 // service moves what can be moved after an event on j.
 func (l *loop) service(j *Job) {
 	if j.Connecting {
-		if !j.side[1].canWrite {
+		b := &j.side[1]
+		if !b.canWrite {
 			return
 		}
-		err := soError(j.Backend)
-		if err != nil {
-			l.connectFailed(j, err)
-			return
+		if b.broken {
+			// Refused, reset or unreachable: SO_ERROR says which. (A
+			// backend that accepted and hung up at once has none, and
+			// is relayed as connected: the pump finds the EOF.)
+			if err := rawsock.SoError(j.Backend); err != nil {
+				l.connectFailed(j, err)
+				return
+			}
 		}
 		j.Connecting = false
 		l.connecting--
@@ -505,7 +520,7 @@ func (l *loop) service(j *Job) {
 			l.record(j, fmt.Errorf("write to %s: %w", sideName(d.dst), werr))
 			d.done = true
 			l.dropPipe(d)
-			rawShutdown(j.fd(d.src), unix.SHUT_RD)
+			rawsock.Shutdown(j.fd(d.src), unix.SHUT_RD)
 		}
 	}
 	if j.dir[0].done && j.dir[1].done {
@@ -560,7 +575,7 @@ func (l *loop) pump(j *Job, d, other *direction) (rerr, werr error) {
 			}
 			// Errors mean the peer is gone; the other direction finds
 			// out on its own.
-			rawShutdown(j.fd(d.dst), unix.SHUT_WR)
+			rawsock.Shutdown(j.fd(d.dst), unix.SHUT_WR)
 			return nil, nil
 		}
 		if !src.canRead {
@@ -622,7 +637,7 @@ func (l *loop) connectFailed(j *Job, err error) {
 	if j.Connecting {
 		l.connecting--
 	}
-	rawClose(j.Backend)
+	rawsock.Close(j.Backend)
 	l.free1(j)
 	l.ended = append(l.ended, report{j.Done, Result{Err: err, ConnectFailed: true}})
 }
@@ -647,7 +662,7 @@ func (l *loop) end(j *Job, abortErr error, rst bool) {
 			// plain.
 			_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
 		}
-		rawClose(fd)
+		rawsock.Close(fd)
 	}
 	l.free1(j)
 	l.ended = append(l.ended, report{j.Done, Result{In: j.dir[0].n, Out: j.dir[1].n, Err: j.err}})
@@ -656,8 +671,8 @@ func (l *loop) end(j *Job, abortErr error, rst bool) {
 // finishUnregistered ends a job that never got a slot, or whose client
 // was never registered: both sockets are closed.
 func (l *loop) finishUnregistered(j *Job, err error) {
-	rawClose(j.Client)
-	rawClose(j.Backend)
+	rawsock.Close(j.Client)
+	rawsock.Close(j.Backend)
 	l.ended = append(l.ended, report{j.Done, Result{Err: err}})
 }
 
@@ -701,36 +716,10 @@ func (l *loop) abortLive(err error) {
 	}
 }
 
-// The loop's calls on its sockets are raw system calls, like rawSplice:
-// on non-blocking sockets that never have SO_LINGER > 0 none of them can
-// sleep, and through the runtime's syscall path each one was a chance
-// for sysmon to hand the loop's P to another thread.
-
-func rawClose(fd int) {
-	// The fd is gone whatever close returns.
-	unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
-}
-
-// rawShutdown ignores errors: they mean the peer is gone, which the
-// other direction finds out on its own.
-func rawShutdown(fd, how int) {
-	unix.RawSyscall(unix.SYS_SHUTDOWN, uintptr(fd), uintptr(how), 0)
-}
-
-// soError returns how a non-blocking connect ended (SO_ERROR).
-func soError(fd int) error {
-	var v int32
-	n := uint32(unsafe.Sizeof(v))
-	_, _, e := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_ERROR,
-		uintptr(unsafe.Pointer(&v)), uintptr(unsafe.Pointer(&n)), 0)
-	switch {
-	case e != 0:
-		return os.NewSyscallError("getsockopt", e)
-	case v != 0:
-		return os.NewSyscallError("connect", syscall.Errno(v))
-	}
-	return nil
-}
+// The loop's calls on its sockets are raw system calls (internal/rawsock),
+// like rawSplice: on non-blocking sockets that never have SO_LINGER > 0
+// none of them can sleep, and through the runtime's syscall path each one
+// was a chance for sysmon to hand the loop's P to another thread.
 
 // rawEpollPoll collects ready events without waiting (epoll_pwait with a
 // zero timeout, which every architecture has).
