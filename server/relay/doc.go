@@ -59,8 +59,12 @@
 // pooled pipes and the same discipline, and ends the relay with the same
 // rules as below; Job.Done is called by a reporter goroutine per loop, in
 // batches handed over once per loop turn, so that a Done that blocks (a
-// log write) does not stop the loop's other relays. A connect that fails hands the
-// client back to the caller, which may retry on the net package's path.
+// log write) does not stop the loop's other relays. When no pipe can be
+// made (acceptd at RLIMIT_NOFILE), a direction copies through a 64 KiB
+// buffer of its loop's until it is drained, and tries for a pipe again
+// next time: fd exhaustion stops new connections, never a working one. A
+// connect that fails hands the client back to the caller, which may retry
+// on the net package's path.
 // Shutdown ends the Engine's relays with AbortAll, as ctx ends Relay's.
 //
 // Why: per short relayed connection Relay's goroutines, netpoller

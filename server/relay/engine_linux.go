@@ -90,10 +90,14 @@ type side struct {
 type direction struct {
 	src, dst int // index into Job.side / Job's sockets
 	p        *pipe
-	inPipe   int
-	n        int64
-	eof      bool // src ended; forward the half-close once the pipe is empty
-	done     bool
+	// buf replaces p when no pipe could be made (out of descriptors):
+	// the bytes in flight are buf[off:off+inPipe]. See copyBuf.
+	buf    []byte
+	off    int
+	inPipe int // bytes read from src, not yet written to dst
+	n      int64
+	eof    bool // src ended; forward the half-close once the pipe is empty
+	done   bool
 }
 
 // NewEngine returns an Engine; its loops start with the first Add.
@@ -267,9 +271,12 @@ type loop struct {
 	// connecting counts registered jobs whose connect is in progress.
 	connecting int
 	pipes      pipePool
-	timers     timerHeap
-	evs        [128]unix.EpollEvent
-	intake     []*Job
+	// bufs are spare copy buffers (see copyBuf), for when no pipe can
+	// be made.
+	bufs   [][]byte
+	timers timerHeap
+	evs    [128]unix.EpollEvent
+	intake []*Job
 	// ended is this turn's reports, handed to rep at its end.
 	ended []report
 	rep   *reporter
@@ -551,7 +558,14 @@ func (l *loop) pump(j *Job, d, other *direction) (rerr, werr error) {
 			if !dst.canWrite {
 				return nil, nil
 			}
-			n, e := rawSplice(d.p.r, j.fd(d.dst), d.inPipe)
+			var n int64
+			var e error
+			if d.buf != nil {
+				n, e = rawSend(j.fd(d.dst), d.buf[d.off:d.off+d.inPipe])
+				d.off += int(n)
+			} else {
+				n, e = rawSplice(d.p.r, j.fd(d.dst), d.inPipe)
+			}
 			switch {
 			case e == unix.EINTR:
 				continue
@@ -559,7 +573,7 @@ func (l *loop) pump(j *Job, d, other *direction) (rerr, werr error) {
 				dst.canWrite = false
 				return nil, nil
 			case e != nil:
-				return nil, os.NewSyscallError("splice", e)
+				return nil, os.NewSyscallError(d.writeCall(), e)
 			}
 			d.inPipe -= int(n)
 			d.n += n
@@ -581,39 +595,102 @@ func (l *loop) pump(j *Job, d, other *direction) (rerr, werr error) {
 		if !src.canRead {
 			return nil, nil
 		}
-		if d.p == nil {
+		if d.p == nil && d.buf == nil {
 			p, err := l.pipes.get()
 			if err != nil {
-				return nil, err
+				// Out of descriptors (or pipe memory): copy through a
+				// buffer rather than break a working connection.
+				d.buf = l.copyBuf()
 			}
 			d.p = p
 		}
-		n, e := rawSplice(j.fd(d.src), d.p.w, d.p.size)
+		var n int64
+		var e error
+		if d.buf != nil {
+			n, e = rawRead(j.fd(d.src), d.buf)
+			d.off = 0
+		} else {
+			n, e = rawSplice(j.fd(d.src), d.p.w, d.p.size)
+		}
 		switch {
 		case e == unix.EINTR:
 			continue
 		case e == unix.EAGAIN:
 			// Drained: the (empty) pipe goes back while we wait.
 			src.canRead = false
-			l.pipes.put(d.p)
-			d.p = nil
+			l.dropPipe(d)
 			return nil, nil
 		case e != nil:
-			return os.NewSyscallError("splice", e), nil
+			return os.NewSyscallError(d.readCall(), e), nil
 		case n == 0:
 			d.eof = true
-			l.pipes.put(d.p)
-			d.p = nil
+			l.dropPipe(d)
 			continue
 		}
 		d.inPipe = int(n)
 	}
 }
 
+func (d *direction) readCall() string {
+	if d.buf != nil {
+		return "read"
+	}
+	return "splice"
+}
+
+func (d *direction) writeCall() string {
+	if d.buf != nil {
+		return "sendto"
+	}
+	return "splice"
+}
+
+// copyBufSize is the buffer a direction copies through when no splice
+// pipe can be made. Only directions moving data at such a time hold one.
+const copyBufSize = 64 << 10
+
+// maxIdleBufs bounds the loop's spare copy buffers.
+const maxIdleBufs = 16
+
+// copyBuf returns a spare copy buffer or a new one.
+func (l *loop) copyBuf() []byte {
+	if n := len(l.bufs); n > 0 {
+		b := l.bufs[n-1]
+		l.bufs[n-1] = nil
+		l.bufs = l.bufs[:n-1]
+		return b
+	}
+	return make([]byte, copyBufSize)
+}
+
+// rawRead is read(2) on a non-blocking socket, raw like rawSplice.
+func rawRead(fd int, b []byte) (int64, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return 0, e
+	}
+	return int64(n), nil
+}
+
+// rawSend writes b to a non-blocking socket, raw like rawSplice;
+// MSG_NOSIGNAL: a peer that is gone is an EPIPE, not a SIGPIPE.
+func rawSend(fd int, b []byte) (int64, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), unix.MSG_NOSIGNAL, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int64(n), nil
+}
+
 // dropPipe releases d's pipe: to the pool when empty, else closed (its
-// bytes will never be delivered).
+// bytes will never be delivered); or its copy buffer, to the loop.
 func (l *loop) dropPipe(d *direction) {
 	switch {
+	case d.buf != nil:
+		if len(l.bufs) < maxIdleBufs {
+			l.bufs = append(l.bufs, d.buf)
+		}
+		d.buf, d.off = nil, 0
 	case d.p == nil:
 		return
 	case d.inPipe == 0:

@@ -3,6 +3,7 @@
 package relay
 
 import (
+	"crypto/sha256"
 	"errors"
 	"io"
 	"net"
@@ -291,5 +292,94 @@ func TestEngineDoneMayBlock(t *testing.T) {
 	unblock()
 	if r := waitResult(t, doneB, 5*time.Second); r.In != 4 || r.Out != 4 {
 		t.Errorf("B: %+v, want 4 bytes each way", r)
+	}
+}
+
+// TestEngineOutOfDescriptors: when no splice pipe can be made (acceptd at
+// RLIMIT_NOFILE), a relay copies through a buffer instead of breaking:
+// every byte arrives both ways and half-closes still pass.
+func TestEngineOutOfDescriptors(t *testing.T) {
+	e := newEngine(t)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ln := listen(t, "tcp")
+	defer ln.Close()
+	cl, cfd := clientPair(t)
+	bfd, connecting, err := dialRaw(t, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+
+	// From here no descriptor can be made: the limit is the lowest free
+	// fd number.
+	free, err := unix.Dup(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(free)
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	low := lim
+	low.Cur = uint64(free)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer restore()
+	if _, err := unix.Dup(0); !errors.Is(err, unix.EMFILE) {
+		t.Fatalf("dup under the lowered limit: %v, want EMFILE", err)
+	}
+
+	done := add(t, e, &Job{Client: cfd, Backend: bfd, Connecting: connecting, ConnectTimeout: 5 * time.Second})
+	up, down := payload(11, 1<<20), payload(12, 1<<20)
+	type got struct {
+		sum [32]byte
+		n   int64
+		err error
+	}
+	atBackend, atClient := make(chan got, 1), make(chan got, 1)
+	go func() { s, n, err := recvSum(be); atBackend <- got{s, n, err} }()
+	go func() { s, n, err := recvSum(cl); atClient <- got{s, n, err} }()
+	errs := make(chan error, 2)
+	go func() { errs <- send(cl, up) }()
+	go func() { errs <- send(be, down) }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		ch   chan got
+		want []byte
+	}{{"backend", atBackend, up}, {"client", atClient, down}} {
+		g := <-c.ch
+		if g.err != nil || g.n != int64(len(c.want)) || g.sum != sha256.Sum256(c.want) {
+			t.Errorf("%s got %d bytes (%v), want %d intact", c.name, g.n, g.err, len(c.want))
+		}
+	}
+	r := waitResult(t, done, 10*time.Second)
+	restore()
+	if r.Err != nil || r.In != 1<<20 || r.Out != 1<<20 {
+		t.Errorf("result %+v", r)
+	}
+	if n := e.idlePipes(); n != 0 {
+		t.Errorf("%d pipes made under the limit", n)
 	}
 }
