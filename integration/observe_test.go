@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -91,13 +92,7 @@ service "obs" {
 		t.Errorf("accepted = %d; want %d", s.Accepted, n)
 	}
 
-	resp, err := http.Get("http://" + d.addr(1) + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	metrics := string(body)
+	metrics := getMetrics(t, d.addr(1))
 	for _, line := range []string{
 		`acceptd_socket_accepted_connections_total{service="obs"} 3`,
 		`acceptd_socket_current_connections{service="obs"} 0`,
@@ -115,5 +110,48 @@ service "obs" {
 	if t.Failed() {
 		t.Logf("metrics:\n%s", metrics)
 	}
+
+	// A reload that removes the service removes its series too, the
+	// histograms with the counters.
+	cfg, err := os.ReadFile(d.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = []byte(strings.Replace(string(cfg), `service "obs"`, `service "other"`, 1))
+	if err := os.WriteFile(d.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(acceptdBin(), "reload", "-control", d.control).CombinedOutput(); err != nil {
+		t.Fatalf("acceptd reload: %v\n%s", err, out)
+	}
+	c := dialFrom(t, "127.0.0.1", addr)
+	if !greeted(t, c) {
+		t.Fatal("the renamed service does not serve")
+	}
+	c.Close()
+	testutil.WaitFor(t, 10*time.Second, "the renamed service's connection to end", func() bool {
+		return d.service("other").Connected == 0
+	})
+	metrics = getMetrics(t, d.addr(1))
+	if strings.Contains(metrics, `service="obs"`) {
+		t.Errorf("metrics still name the removed service:\n%s", metrics)
+	}
+	if !strings.Contains(metrics, `acceptd_connection_duration_seconds_count{service="other"} 1`+"\n") {
+		t.Errorf("metrics lack the new service's connection:\n%s", metrics)
+	}
 	d.stop()
+}
+
+func getMetrics(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
 }

@@ -27,6 +27,10 @@ type Observer interface {
 	SpawnLatency(service string, d time.Duration)
 	// ConnectionEnded is called once per served connection.
 	ConnectionEnded(service string, d time.Duration)
+	// Forget is called when a service removed by a reload has no
+	// connection left (seen at that reload or a later one) and no service
+	// of its name came back: its series can go.
+	Forget(service string)
 }
 
 // Options configures a Server. Zero values are documented per field.
@@ -377,16 +381,21 @@ func (s *Server) startLoop(l *listener) {
 	}()
 }
 
-// pruneDraining forgets removed services whose connections have all ended.
+// pruneDraining forgets removed services whose connections have all
+// ended, and tells the Observer about those whose name is gone.
 func (s *Server) pruneDraining() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	keep := s.draining[:0]
 	for _, svc := range s.draining {
-		if svc.connected.Load() > 0 {
+		switch {
+		case svc.connected.Load() > 0:
 			keep = append(keep, svc)
+		case s.opts.Observer != nil && s.byName[svc.name] == nil:
+			s.opts.Observer.Forget(svc.name)
 		}
 	}
+	clear(s.draining[len(keep):])
 	s.draining = keep
 }
 
