@@ -25,6 +25,9 @@ var v2sig = []byte("\r\n\r\n\x00\r\nQUIT\n")
 
 var errNotProxy = errors.New("no PROXY protocol header")
 
+// maxV1Header is the longest PROXY v1 header, CRLF included.
+const maxV1Header = 107
+
 // headerLen returns the length of the PROXY header at the start of b, 0
 // when more bytes are needed, or an error when b cannot start one.
 func headerLen(b []byte) (int, error) {
@@ -36,7 +39,7 @@ func headerLen(b []byte) (int, error) {
 		if i := bytes.Index(b, []byte("\r\n")); i >= 0 {
 			return i + 2, nil
 		}
-		if len(b) >= 107 { // the longest v1 header
+		if len(b) >= maxV1Header {
 			return 0, errors.New("PROXY v1 header too long")
 		}
 		return 0, nil
@@ -69,25 +72,36 @@ func readProxyHeader(c net.Conn) (*proxyproto.Header, error) {
 	}
 	c.SetReadDeadline(time.Now().Add(proxyHeaderTimeout))
 	defer c.SetReadDeadline(time.Time{})
-	buf := make([]byte, 16+65535)
+	// Peek no more than a header can need: a v1 header fits in
+	// maxV1Header bytes, and a v2 header says its length in its first 16,
+	// so the buffer grows only for a v2 header with large TLVs. (A 64 KiB
+	// buffer per connection, copied into by every peek, cost more than
+	// the relaying of a short connection.)
+	buf := make([]byte, maxV1Header)
 	var n, hlen int
 	var perr error
 	err = rc.Read(func(fd uintptr) bool {
-		var rerr error
-		n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_PEEK)
-		if errors.Is(rerr, unix.EAGAIN) {
-			return false
+		for {
+			var rerr error
+			n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_PEEK)
+			if errors.Is(rerr, unix.EAGAIN) {
+				return false
+			}
+			if rerr != nil {
+				perr = rerr
+				return true
+			}
+			if n == 0 {
+				perr = io.ErrUnexpectedEOF
+				return true
+			}
+			hlen, perr = headerLen(buf[:n])
+			if perr == nil && hlen > len(buf) {
+				buf = make([]byte, hlen)
+				continue
+			}
+			return perr != nil || (hlen > 0 && n >= hlen)
 		}
-		if rerr != nil {
-			perr = rerr
-			return true
-		}
-		if n == 0 {
-			perr = io.ErrUnexpectedEOF
-			return true
-		}
-		hlen, perr = headerLen(buf[:n])
-		return perr != nil || (hlen > 0 && n >= hlen)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read PROXY header: %w", err)

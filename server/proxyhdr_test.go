@@ -1,0 +1,78 @@
+package server
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+)
+
+// TestReadProxyHeaderPieces: readProxyHeader takes exactly the header off
+// the socket, whether it arrives in pieces or with the payload, and a v2
+// header longer than its first peek (TLVs) included.
+func TestReadProxyHeaderPieces(t *testing.T) {
+	v2 := &proxyproto.Header{
+		Version:           2,
+		Command:           proxyproto.PROXY,
+		TransportProtocol: proxyproto.TCPv4,
+		SourceAddr:        &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5555},
+		DestinationAddr:   &net.TCPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 80},
+	}
+	if err := v2.SetTLVs([]proxyproto.TLV{{Type: proxyproto.PP2_TYPE_AUTHORITY, Value: bytes.Repeat([]byte("a"), 300)}}); err != nil {
+		t.Fatal(err)
+	}
+	v2b, err := v2.Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1b := []byte("PROXY TCP4 192.0.2.1 198.51.100.7 5555 80\r\n")
+	for _, tc := range []struct {
+		name   string
+		pieces [][]byte
+	}{
+		{"v1 with payload", [][]byte{append(append([]byte{}, v1b...), "payload"...)}},
+		{"v1 in two pieces", [][]byte{v1b[:10], append(append([]byte{}, v1b[10:]...), "payload"...)}},
+		{"v2 with long TLVs", [][]byte{append(append([]byte{}, v2b...), "payload"...)}},
+		{"v2 in three pieces", [][]byte{v2b[:10], v2b[10:200], append(append([]byte{}, v2b[200:]...), "payload"...)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			s, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			go func() {
+				for _, p := range tc.pieces {
+					c.Write(p)
+					time.Sleep(20 * time.Millisecond)
+				}
+				c.(*net.TCPConn).CloseWrite()
+			}()
+			hdr, err := readProxyHeader(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			remote, local, ok := realAddrs(hdr)
+			if !ok || remote.String() != "192.0.2.1:5555" || local.String() != "198.51.100.7:80" {
+				t.Errorf("addresses %v %v %v", remote, local, ok)
+			}
+			rest, err := io.ReadAll(s)
+			if err != nil || string(rest) != "payload" {
+				t.Errorf("after the header: %q, %v; want the payload", rest, err)
+			}
+		})
+	}
+}
