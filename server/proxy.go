@@ -54,8 +54,23 @@ func newProxyHandler(svc *config.Service, r *relay.Relayer, e *relay.Engine, dev
 // with a port, or a UNIX path (or abstract name); nil for the others.
 // Host names, and IPv6 zones, are left to the net package's dialer.
 func backendAddr(a config.Address) *rawsock.Addr {
-	sa, ok := backendSockaddr(a)
-	if !ok {
+	var sa unix.Sockaddr
+	switch a.Kind {
+	case config.KindTCP:
+		ip, err := netip.ParseAddr(a.Host)
+		switch {
+		case err != nil || ip.Zone() != "":
+			return nil
+		case ip.Is4() || ip.Is4In6() && a.Network == "tcp4":
+			sa = &unix.SockaddrInet4{Port: a.Port, Addr: ip.Unmap().As4()}
+		case a.Network == "tcp4":
+			return nil
+		default:
+			sa = &unix.SockaddrInet6{Port: a.Port, Addr: ip.As16()}
+		}
+	case config.KindUnix:
+		sa = &unix.SockaddrUnix{Name: a.Path}
+	default:
 		return nil
 	}
 	ra, err := rawsock.NewAddr(sa)
@@ -63,26 +78,6 @@ func backendAddr(a config.Address) *rawsock.Addr {
 		return nil
 	}
 	return ra
-}
-
-func backendSockaddr(a config.Address) (unix.Sockaddr, bool) {
-	switch a.Kind {
-	case config.KindTCP:
-		ip, err := netip.ParseAddr(a.Host)
-		if err != nil || ip.Zone() != "" {
-			return nil, false
-		}
-		if ip.Is4() || ip.Is4In6() && a.Network == "tcp4" {
-			return &unix.SockaddrInet4{Port: a.Port, Addr: ip.Unmap().As4()}, true
-		}
-		if a.Network == "tcp4" {
-			return nil, false
-		}
-		return &unix.SockaddrInet6{Port: a.Port, Addr: ip.As16()}, true
-	case config.KindUnix:
-		return &unix.SockaddrUnix{Name: a.Path}, true
-	}
-	return nil, false
 }
 
 // connectRaw starts a non-blocking connect to the backend. connecting is

@@ -85,21 +85,29 @@ func waitResult(t *testing.T, done <-chan Result, d time.Duration) Result {
 	}
 }
 
+// tcpJob makes a client connection and starts a raw connect to ln: the
+// test's end of the client and the Job the server would add (Done unset).
+func tcpJob(t *testing.T, ln net.Listener) (net.Conn, *Job) {
+	t.Helper()
+	cl, cfd := clientPair(t)
+	bfd, connecting, err := dialRaw(t, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl, &Job{Client: cfd, Backend: bfd, Connecting: connecting, ConnectTimeout: 5 * time.Second}
+}
+
 // TestEngineConnectInProgress: a backend connect that has not completed
 // when the job is added; the client's first bytes wait for it.
 func TestEngineConnectInProgress(t *testing.T) {
 	e := newEngine(t)
 	ln := listen(t, "tcp")
 	defer ln.Close()
-	cl, cfd := clientPair(t)
-	bfd, connecting, err := dialRaw(t, "tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl, j := tcpJob(t, ln)
 	if _, err := cl.Write([]byte("early")); err != nil {
 		t.Fatal(err)
 	}
-	done := add(t, e, &Job{Client: cfd, Backend: bfd, Connecting: connecting, ConnectTimeout: 5 * time.Second})
+	done := add(t, e, j)
 	be, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -229,21 +237,12 @@ func TestEngineDoneMayBlock(t *testing.T) {
 	e := newEngine(t)
 	ln := listen(t, "tcp")
 	defer ln.Close()
-	relayPair := func() (net.Conn, *Job) {
-		cl, cfd := clientPair(t)
-		bfd, connecting, err := dialRaw(t, "tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cl, &Job{Client: cfd, Backend: bfd, Connecting: connecting, ConnectTimeout: 5 * time.Second}
-	}
-
 	release := make(chan struct{})
 	var once sync.Once
 	unblock := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(unblock) // before the engine's Close, which waits for the loop
 	stuck := make(chan Result, 1)
-	clA, ja := relayPair()
+	clA, ja := tcpJob(t, ln)
 	ja.Done = func(r Result) {
 		stuck <- r
 		<-release
@@ -259,7 +258,7 @@ func TestEngineDoneMayBlock(t *testing.T) {
 	beA.Close()
 	waitResult(t, stuck, 5*time.Second) // A's Done runs, and blocks
 
-	clB, jb := relayPair()
+	clB, jb := tcpJob(t, ln)
 	doneB := add(t, e, jb)
 	beB, err := ln.Accept()
 	if err != nil {
@@ -305,11 +304,7 @@ func TestEngineOutOfDescriptors(t *testing.T) {
 	}
 	ln := listen(t, "tcp")
 	defer ln.Close()
-	cl, cfd := clientPair(t)
-	bfd, connecting, err := dialRaw(t, "tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl, j := tcpJob(t, ln)
 	be, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -346,7 +341,7 @@ func TestEngineOutOfDescriptors(t *testing.T) {
 		t.Fatalf("dup under the lowered limit: %v, want EMFILE", err)
 	}
 
-	done := add(t, e, &Job{Client: cfd, Backend: bfd, Connecting: connecting, ConnectTimeout: 5 * time.Second})
+	done := add(t, e, j)
 	up, down := payload(11, 1<<20), payload(12, 1<<20)
 	type got struct {
 		sum [32]byte
