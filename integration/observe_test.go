@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -144,14 +143,9 @@ service "obs" {
 
 func getMetrics(t *testing.T, addr string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
+	resp, body := testutil.Get(t, nil, "http://"+addr+"/metrics")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s", resp.Status)
 	}
 	return string(body)
 }

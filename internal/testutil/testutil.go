@@ -3,7 +3,9 @@ package testutil
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -304,4 +306,23 @@ func FullBacklog(t testing.TB) string {
 	}
 	t.Skip("could not fill a listen backlog on loopback (syncookies?)")
 	return ""
+}
+
+// Get fetches url with c (http.DefaultClient when nil) and returns the
+// response, its body read and closed; a failed request or read fails t.
+func Get(t testing.TB, c *http.Client, url string) (*http.Response, []byte) {
+	t.Helper()
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
 }

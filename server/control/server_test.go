@@ -23,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/acceptd/acceptd/internal/testutil"
 	"github.com/acceptd/acceptd/server"
 )
 
@@ -227,15 +228,7 @@ func rawGet(t *testing.T, path, url string) []byte {
 		},
 	}}
 	defer hc.CloseIdleConnections()
-	resp, err := hc.Get("http://x" + url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := testutil.Get(t, hc, "http://x"+url)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %s %s", url, resp.Status, body)
 	}

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 
+	acctest "github.com/acceptd/acceptd/internal/testutil"
 	"github.com/acceptd/acceptd/server"
 )
 
@@ -240,15 +241,7 @@ func TestScrape(t *testing.T) {
 
 func get(t *testing.T, url string, code int) string {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := acctest.Get(t, nil, url)
 	if resp.StatusCode != code {
 		t.Errorf("GET %s: %s, want %d", url, resp.Status, code)
 	}
