@@ -44,7 +44,7 @@ func newProxyHandler(svc *config.Service, r *relay.Relayer, e *relay.Engine, dev
 	}
 	p := svc.Proxy
 	if a := backendAddr(p.Backend); a != nil && e != nil &&
-		p.Start == nil && p.ProxyProtocol == "" && p.IdleTimeout == 0 && !svc.AcceptProxyProtocol {
+		p.Start == nil && p.ProxyProtocol == "" && !svc.AcceptProxyProtocol {
 		h.engine, h.backendAddr = e, a
 	}
 	return h
@@ -125,7 +125,7 @@ func (h *proxyHandler) relayRaw(ctx context.Context, cfd int, finish func(outcom
 		h.connectFailed(ctx, cfd, err, finish)
 		return
 	}
-	j := &relay.Job{Client: cfd, Backend: bfd, Connecting: connecting, ConnectTimeout: h.p.ConnectTimeout}
+	j := &relay.Job{Client: cfd, Backend: bfd, Connecting: connecting, ConnectTimeout: h.p.ConnectTimeout, IdleTimeout: h.p.IdleTimeout}
 	j.Done = func(r relay.Result) {
 		if r.ConnectFailed {
 			h.connectFailed(ctx, cfd, r.Err, finish)

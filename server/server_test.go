@@ -822,7 +822,7 @@ service "b" {
 }
 
 // TestReloadProxyPaths moves one socket between the relay engine (a plain
-// proxy), an exec service and a proxy that needs Relay (idle_timeout),
+// proxy), an exec service and a proxy that needs Relay (proxy_protocol),
 // and back: each client is served by what was loaded before its accept,
 // a relay accepted before the reloads keeps working, and shutdown ends
 // the engine's relays (goleak and the fd check of start see the rest).
@@ -914,11 +914,11 @@ service "p" {
 service "p" {
   listen = ["` + sock + `"]
   proxy {
-    backend      = "` + be.Addr().String() + `"
-    idle_timeout = "1m"
+    backend        = "` + be.Addr().String() + `"
+    proxy_protocol = "v1"
   }
 }`)
-	settle("backend:x")
+	settle("backend:PROXY UNKNOWN\r\nx")
 	reload(plain)
 	settle("backend:x")
 

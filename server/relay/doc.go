@@ -49,13 +49,14 @@
 // # Engine
 //
 // Relay is for conns the net package made. The server's plain proxies
-// (no PROXY header either way, no on-demand backend, no idle timeout)
-// use the Engine instead: raw non-blocking sockets from accept4 and a
+// (no PROXY header either way, no on-demand backend) use the Engine
+// instead: raw non-blocking sockets from accept4 and a
 // non-blocking connect, relayed by a few event loops of the Engine's own
 // (one per two Ps), each an edge-triggered epoll set in which every
 // socket is registered once. A relay is a Job (one allocation, its state
 // inline), not two goroutines; the loop finishes a connect in progress
-// (with a deadline heap for connect_timeout), splices with the same
+// (with a deadline heap for connect_timeout, which also holds each
+// relay's idle_timeout deadline), splices with the same
 // pooled pipes and the same discipline, and ends the relay with the same
 // rules as below; Job.Done is called by a reporter goroutine per loop, in
 // batches handed over once per loop turn, so that a Done that blocks (a

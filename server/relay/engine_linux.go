@@ -29,9 +29,10 @@ import (
 // EOF is forwarded as a half-close; a reset read from one side resets the
 // other and ends the relay; a failed write ends its direction only; a
 // direction takes a pooled pipe only while it has bytes to move. What
-// Relay does with contexts and idle timeouts the Engine does not do per
-// connection: AbortAll ends every relay at once (the server's shutdown),
-// and services with an idle_timeout use Relay.
+// Relay does with a context the Engine does not do per connection:
+// AbortAll ends every relay at once (the server's shutdown). An idle
+// timeout (Job.IdleTimeout) is a deadline in the loop's timer heap, as a
+// connect timeout is: one entry per relay, moved on only when it comes up.
 //
 // The zero value is not usable: call NewEngine. An Engine is safe for
 // concurrent use.
@@ -60,6 +61,10 @@ type Job struct {
 	Connecting bool
 	// ConnectTimeout bounds a connect in progress; zero: no bound.
 	ConnectTimeout time.Duration
+	// IdleTimeout, when > 0, ends the relay with ErrIdleTimeout once no
+	// byte has moved either way for that long, counted from the
+	// backend's connect (Relay's Options.IdleTimeout).
+	IdleTimeout time.Duration
 	// Done is called once, when the relay has ended and the sockets are
 	// closed, on a goroutine that calls the Done functions of the loop's
 	// relays one after the other (see reporter). It may block for a
@@ -73,6 +78,10 @@ type Job struct {
 	dir   [2]direction // 0: client -> backend, 1: backend -> client
 	err   error        // first real error
 	ended bool
+	// last is the loop's clock when bytes last moved; idleArmed: the
+	// job has its idle deadline in the loop's timer heap.
+	last      int64
+	idleArmed bool
 }
 
 // side is what epoll last said of one socket. Both start false: a socket
@@ -268,8 +277,10 @@ type loop struct {
 	free []int32
 	gen  uint32
 	live int
-	// connecting counts registered jobs whose connect is in progress.
+	// connecting counts registered jobs whose connect is in progress;
+	// idle, the jobs with an idle deadline in timers.
 	connecting int
+	idle       int
 	pipes      pipePool
 	// bufs are spare copy buffers (see copyBuf), for when no pipe can
 	// be made.
@@ -437,7 +448,20 @@ func (l *loop) register(j *Job) {
 	}
 	if err := l.watch(j, 0); err != nil {
 		l.end(j, err, false)
+		return
 	}
+	l.armIdle(j)
+}
+
+// armIdle starts j's idle timeout, if it has one, once it is connected.
+func (l *loop) armIdle(j *Job) {
+	if j.IdleTimeout <= 0 {
+		return
+	}
+	j.last = l.now()
+	j.idleArmed = true
+	l.idle++
+	l.addTimer(timer{at: j.last + int64(j.IdleTimeout), slot: j.slot, gen: j.gen, idle: true})
 }
 
 // watch adds socket i of j (0 client, 1 backend) to the epoll set.
@@ -473,13 +497,26 @@ func (l *loop) timeout() int {
 	return int((d + int64(time.Millisecond) - 1) / int64(time.Millisecond))
 }
 
-// expire fails the connects whose deadline has passed.
+// expire fails the connects whose deadline has passed and ends the relays
+// that have been idle for their IdleTimeout.
 func (l *loop) expire() {
 	now := l.now()
 	for len(l.timers) > 0 && l.timers[0].at <= now {
 		t := l.timers.pop()
-		if j := l.jobs[t.slot]; j != nil && j.gen == t.gen && j.Connecting {
-			l.connectFailed(j, fmt.Errorf("connect: %w", os.ErrDeadlineExceeded))
+		j := l.jobs[t.slot]
+		switch {
+		case j == nil || j.gen != t.gen:
+		case !t.idle:
+			if j.Connecting {
+				l.connectFailed(j, fmt.Errorf("connect: %w", os.ErrDeadlineExceeded))
+			}
+		case now-j.last >= int64(j.IdleTimeout):
+			l.end(j, ErrIdleTimeout, false)
+		default:
+			// Bytes moved since the deadline was set: the next one is
+			// an IdleTimeout after the last of them, in the future.
+			t.at = j.last + int64(j.IdleTimeout)
+			l.addTimer(t)
 		}
 	}
 }
@@ -506,7 +543,12 @@ func (l *loop) service(j *Job) {
 			l.end(j, err, false)
 			return
 		}
+		l.armIdle(j)
 		// The client's state arrives as its registration event.
+	}
+	var moved int64
+	if j.idleArmed {
+		moved = j.moved()
 	}
 	for i := range j.dir {
 		d := &j.dir[i]
@@ -532,7 +574,16 @@ func (l *loop) service(j *Job) {
 	}
 	if j.dir[0].done && j.dir[1].done {
 		l.end(j, nil, false)
+		return
 	}
+	if j.idleArmed && j.moved() != moved {
+		j.last = l.now()
+	}
+}
+
+// moved counts the bytes j has read, for telling whether any moved.
+func (j *Job) moved() int64 {
+	return j.dir[0].n + int64(j.dir[0].inPipe) + j.dir[1].n + int64(j.dir[1].inPipe)
 }
 
 func sideName(i int) string {
@@ -770,6 +821,10 @@ func (l *loop) flushReports() {
 
 // free1 gives j's slot back.
 func (l *loop) free1(j *Job) {
+	if j.idleArmed {
+		j.idleArmed = false
+		l.idle--
+	}
 	l.jobs[j.slot] = nil
 	l.free = append(l.free, j.slot)
 	l.live--
@@ -808,12 +863,14 @@ func rawEpollPoll(ep int, evs []unix.EpollEvent) (int, error) {
 	return int(n), nil
 }
 
-// timer is a connect deadline; stale ones (the job ended or connected)
-// are skipped when they come up.
+// timer is a connect deadline, or an idle one; stale ones (the job ended
+// or connected) are skipped when they come up. An idle deadline that
+// comes up after bytes moved is pushed again for the new one.
 type timer struct {
 	at   int64
 	slot int32
 	gen  uint32
+	idle bool
 }
 
 // timerHeap is a min-heap by deadline (container/heap would box every
@@ -857,16 +914,17 @@ func (h *timerHeap) pop() timer {
 	return t
 }
 
-// addTimer pushes t. Deadlines of connects that completed stay in the
-// heap until they come up; when they outnumber the live ones the heap is
-// rebuilt from the live ones, so it never grows beyond a small multiple
-// of the connects in progress.
+// addTimer pushes t. Deadlines of connects that completed, and of relays
+// that ended, stay in the heap until they come up; when they outnumber
+// the live ones the heap is rebuilt from the live ones, so it never grows
+// beyond a small multiple of the connects in progress and the relays
+// with an idle timeout (each has one deadline in the heap).
 func (l *loop) addTimer(t timer) {
-	if len(l.timers) > 2*l.connecting+64 {
+	if len(l.timers) > 2*(l.connecting+l.idle)+64 {
 		old := l.timers
 		l.timers = l.timers[:0:0]
 		for _, o := range old {
-			if j := l.jobs[o.slot]; j != nil && j.gen == o.gen && j.Connecting {
+			if j := l.jobs[o.slot]; j != nil && j.gen == o.gen && (o.idle || j.Connecting) {
 				l.timers.push(o)
 			}
 		}

@@ -378,3 +378,48 @@ func TestEngineOutOfDescriptors(t *testing.T) {
 		t.Errorf("%d pipes made under the limit", n)
 	}
 }
+
+// TestEngineIdleTimeout: bytes now and then keep a relay with an idle
+// timeout open past it; silence as long as the timeout ends it, not
+// earlier, with ErrIdleTimeout and the counts of what moved.
+func TestEngineIdleTimeout(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	e := newEngine(t)
+	ln := listen(t, "tcp")
+	defer ln.Close()
+	cl, j := tcpJob(t, ln)
+	j.IdleTimeout = idle
+	done := add(t, e, j)
+	be, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	b := make([]byte, 1)
+	for range 8 { // 800 ms in all, a byte every 100 ms
+		time.Sleep(idle / 3)
+		if _, err := cl.Write([]byte("p")); err != nil {
+			t.Fatal(err)
+		}
+		_ = be.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(be, b); err != nil {
+			t.Fatalf("backend read after %v of traffic: %v", idle, err)
+		}
+	}
+	start := time.Now()
+	if _, err := be.Write([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	_ = cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(cl)
+	if err != nil || string(got) != "a" {
+		t.Fatalf("client got %q, %v; want \"a\", then EOF", got, err)
+	}
+	if quiet := time.Since(start); quiet < idle {
+		t.Errorf("relay ended after %v of silence; idle timeout %v", quiet, idle)
+	}
+	r := waitResult(t, done, 5*time.Second)
+	if !errors.Is(r.Err, ErrIdleTimeout) || r.In != 8 || r.Out != 1 {
+		t.Errorf("result %+v; want In=8 Out=1 and ErrIdleTimeout", r)
+	}
+}
