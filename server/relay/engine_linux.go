@@ -481,11 +481,12 @@ func (l *loop) watch(j *Job, i int) error {
 	return nil
 }
 
-// now is the loop's clock for connect timeouts: monotonic nanoseconds.
+// now is the loop's clock for connect and idle deadlines: monotonic
+// nanoseconds.
 func (l *loop) now() int64 { return int64(time.Since(l.e.start)) }
 
 // timeout is epoll_wait's timeout in milliseconds: until the earliest
-// connect deadline, rounded up, or -1.
+// deadline, rounded up, or -1.
 func (l *loop) timeout() int {
 	if len(l.timers) == 0 {
 		return -1
