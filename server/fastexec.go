@@ -215,7 +215,7 @@ func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, f
 	conn.Instance = instanceName(s.name, seq, &conn.Peer, conn.Local, conn.Remote)
 	in := s.begin(conn)
 	if ph, ok := st.handler.(*proxyHandler); ok {
-		ph.relayRaw(hctx, fd, func(o outcome) {
+		ph.relayRaw(hctx, fd, &conn.Peer, func(o outcome) {
 			s.end(st, conn, in, o, src)
 			s.conns.Done()
 		})

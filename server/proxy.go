@@ -44,7 +44,7 @@ func newProxyHandler(svc *config.Service, r *relay.Relayer, e *relay.Engine, dev
 	}
 	p := svc.Proxy
 	if a := backendAddr(p.Backend); a != nil && e != nil &&
-		p.Start == nil && p.ProxyProtocol == "" && !svc.AcceptProxyProtocol {
+		p.Start == nil && !svc.AcceptProxyProtocol {
 		h.engine, h.backendAddr = e, a
 	}
 	return h
@@ -109,11 +109,26 @@ func (h *proxyHandler) connectRaw() (fd int, connecting bool, err error) {
 	}
 }
 
-// relayRaw relays a raw accepted client socket (non-blocking) on the
-// engine and calls finish once, when the connection has ended. A connect
-// that fails in a way a retry may cure, within connect_retry, continues
-// on the net package's path (dial with retries, Relay).
-func (h *proxyHandler) relayRaw(ctx context.Context, cfd int, finish func(outcome)) {
+// relayRaw relays a raw accepted client socket (non-blocking), whose
+// client is peer, on the engine and calls finish once, when the
+// connection has ended. A connect that fails in a way a retry may cure,
+// within connect_retry, continues on the net package's path (dial with
+// retries, Relay).
+func (h *proxyHandler) relayRaw(ctx context.Context, cfd int, peer *spawn.Conn, finish func(outcome)) {
+	var hdr []byte
+	if h.p.ProxyProtocol != "" {
+		var err error
+		if peer.RemoteIP.IsValid() {
+			hdr, err = h.proxyHeader(tcpAddr(peer.RemoteIP, peer.RemotePort), tcpAddr(peer.LocalIP, peer.LocalPort))
+		}
+		if hdr == nil || err != nil {
+			// A UNIX client, whose header (UNKNOWN, or v2's AF_UNIX
+			// addresses) Relay's path makes from the socket; or a
+			// header that cannot be made, which that path refuses.
+			go h.relaySlow(ctx, cfd, finish)
+			return
+		}
+	}
 	if err := h.engine.Start(); err != nil {
 		// No loop could be made (out of fds): the other path, before
 		// a connect the backend would see dropped.
@@ -125,7 +140,7 @@ func (h *proxyHandler) relayRaw(ctx context.Context, cfd int, finish func(outcom
 		h.connectFailed(ctx, cfd, err, finish)
 		return
 	}
-	j := &relay.Job{Client: cfd, Backend: bfd, Connecting: connecting, ConnectTimeout: h.p.ConnectTimeout, IdleTimeout: h.p.IdleTimeout}
+	j := &relay.Job{Client: cfd, Backend: bfd, Connecting: connecting, ConnectTimeout: h.p.ConnectTimeout, IdleTimeout: h.p.IdleTimeout, Preamble: hdr}
 	j.Done = func(r relay.Result) {
 		if r.ConnectFailed {
 			h.connectFailed(ctx, cfd, r.Err, finish)
@@ -221,21 +236,19 @@ func (h *proxyHandler) relay(ctx context.Context, c net.Conn, peer *spawn.Conn) 
 		c.Close()
 		return outcome{refused: refusedConnect, err: fmt.Errorf("connect to %s: %w", h.p.Backend.Raw, err)}
 	}
-	if v := h.p.ProxyProtocol; v != "" {
-		version := byte(1)
-		if v == "v2" {
-			version = 2
-		}
+	if h.p.ProxyProtocol != "" {
 		// The client as the service knows it: behind a load balancer
 		// (accept_proxy_protocol) that is what its header said, not the
 		// balancer's own address.
 		src, dst := c.RemoteAddr(), c.LocalAddr()
 		if p := peer; p != nil && p.RemoteIP.IsValid() {
-			src = net.TCPAddrFromAddrPort(netip.AddrPortFrom(p.RemoteIP, uint16(p.RemotePort)))
-			dst = net.TCPAddrFromAddrPort(netip.AddrPortFrom(p.LocalIP, uint16(p.LocalPort)))
+			src, dst = tcpAddr(p.RemoteIP, p.RemotePort), tcpAddr(p.LocalIP, p.LocalPort)
 		}
-		hdr := proxyproto.HeaderProxyFromAddrs(version, src, dst)
-		if _, err := hdr.WriteTo(b); err != nil {
+		hdr, err := h.proxyHeader(src, dst)
+		if err == nil {
+			_, err = b.Write(hdr)
+		}
+		if err != nil {
 			c.Close()
 			b.Close()
 			return outcome{refused: refusedConnect, err: fmt.Errorf("send PROXY header: %w", err)}
@@ -243,6 +256,24 @@ func (h *proxyHandler) relay(ctx context.Context, c net.Conn, peer *spawn.Conn) 
 	}
 	res := h.relayer.Relay(ctx, c, b, relay.Options{IdleTimeout: h.p.IdleTimeout})
 	return outcome{in: res.In, out: res.Out, err: res.Err}
+}
+
+// proxyHeader is the PROXY protocol header (proxy_protocol) naming src as
+// the client and dst as the address it connected to.
+func (h *proxyHandler) proxyHeader(src, dst net.Addr) ([]byte, error) {
+	version := byte(1)
+	if h.p.ProxyProtocol == "v2" {
+		version = 2
+	}
+	b, err := proxyproto.HeaderProxyFromAddrs(version, src, dst).Format()
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func tcpAddr(ip netip.Addr, port int) *net.TCPAddr {
+	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port)))
 }
 
 // close stops an on-demand backend once its relays have ended.

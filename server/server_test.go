@@ -822,7 +822,8 @@ service "b" {
 }
 
 // TestReloadProxyPaths moves one socket between the relay engine (a plain
-// proxy), an exec service and a proxy that needs Relay (proxy_protocol),
+// proxy), an exec service and a proxy that needs Relay (proxy_protocol
+// for a client on a UNIX socket, handed from the raw path to Relay),
 // and back: each client is served by what was loaded before its accept,
 // a relay accepted before the reloads keeps working, and shutdown ends
 // the engine's relays (goleak and the fd check of start see the rest).

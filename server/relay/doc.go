@@ -49,7 +49,7 @@
 // # Engine
 //
 // Relay is for conns the net package made. The server's plain proxies
-// (no PROXY header either way, no on-demand backend) use the Engine
+// (no PROXY header from the client, no on-demand backend) use the Engine
 // instead: raw non-blocking sockets from accept4 and a
 // non-blocking connect, relayed by a few event loops of the Engine's own
 // (one per two Ps), each an edge-triggered epoll set in which every
@@ -58,7 +58,8 @@
 // (with a deadline heap for connect_timeout, which also holds each
 // relay's idle_timeout deadline), splices with the same
 // pooled pipes and the same discipline, and ends the relay with the same
-// rules as below; Job.Done is called by a reporter goroutine per loop, in
+// rules as below (a PROXY header for the backend is Job.Preamble, sent
+// from the Job's own slice before the client's bytes); Job.Done is called by a reporter goroutine per loop, in
 // batches handed over once per loop turn, so that a Done that blocks (a
 // log write) does not stop the loop's other relays. When no pipe can be
 // made (acceptd at RLIMIT_NOFILE), a direction copies through a 64 KiB

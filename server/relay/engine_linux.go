@@ -61,6 +61,12 @@ type Job struct {
 	Connecting bool
 	// ConnectTimeout bounds a connect in progress; zero: no bound.
 	ConnectTimeout time.Duration
+	// Preamble, when set, is sent to the backend once it is connected,
+	// before any byte of the client's (a PROXY protocol header). It is
+	// not counted in Result.In; a backend that takes less than all of
+	// it before going away ends the client-to-backend direction with a
+	// write error, as a relayed byte would.
+	Preamble []byte
 	// IdleTimeout, when > 0, ends the relay with ErrIdleTimeout once no
 	// byte has moved either way for that long, counted from the
 	// backend's connect (Relay's Options.IdleTimeout).
@@ -104,9 +110,12 @@ type direction struct {
 	buf    []byte
 	off    int
 	inPipe int // bytes read from src, not yet written to dst
-	n      int64
-	eof    bool // src ended; forward the half-close once the pipe is empty
-	done   bool
+	// preamble: buf is the Job's Preamble, not a copy buffer of the
+	// loop's; dropped, not pooled, once sent.
+	preamble bool
+	n        int64
+	eof      bool // src ended; forward the half-close once the pipe is empty
+	done     bool
 }
 
 // NewEngine returns an Engine; its loops start with the first Add.
@@ -450,10 +459,20 @@ func (l *loop) register(j *Job) {
 		l.end(j, err, false)
 		return
 	}
+	l.connected(j)
+}
+
+// connected starts the relay of j, whose backend has just connected: its
+// preamble goes first, and its idle timeout starts.
+func (l *loop) connected(j *Job) {
+	if len(j.Preamble) > 0 {
+		d := &j.dir[0]
+		d.buf, d.off, d.inPipe, d.preamble = j.Preamble, 0, len(j.Preamble), true
+	}
 	l.armIdle(j)
 }
 
-// armIdle starts j's idle timeout, if it has one, once it is connected.
+// armIdle starts j's idle timeout, if it has one.
 func (l *loop) armIdle(j *Job) {
 	if j.IdleTimeout <= 0 {
 		return
@@ -544,7 +563,7 @@ func (l *loop) service(j *Job) {
 			l.end(j, err, false)
 			return
 		}
-		l.armIdle(j)
+		l.connected(j)
 		// The client's state arrives as its registration event.
 	}
 	var moved int64
@@ -628,6 +647,12 @@ func (l *loop) pump(j *Job, d, other *direction) (rerr, werr error) {
 				return nil, os.NewSyscallError(d.writeCall(), e)
 			}
 			d.inPipe -= int(n)
+			if d.preamble {
+				if d.inPipe == 0 {
+					d.buf, d.off, d.preamble = nil, 0, false
+				}
+				continue
+			}
 			d.n += n
 			continue
 		}
@@ -739,10 +764,10 @@ func rawSend(fd int, b []byte) (int64, error) {
 func (l *loop) dropPipe(d *direction) {
 	switch {
 	case d.buf != nil:
-		if len(l.bufs) < maxIdleBufs {
+		if !d.preamble && len(l.bufs) < maxIdleBufs {
 			l.bufs = append(l.bufs, d.buf)
 		}
-		d.buf, d.off = nil, 0
+		d.buf, d.off, d.preamble = nil, 0, false
 	case d.p == nil:
 		return
 	case d.inPipe == 0:

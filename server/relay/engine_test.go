@@ -423,3 +423,56 @@ func TestEngineIdleTimeout(t *testing.T) {
 		t.Errorf("result %+v; want In=8 Out=1 and ErrIdleTimeout", r)
 	}
 }
+
+// TestEnginePreamble: a Job's Preamble (a PROXY header) reaches the
+// backend before the client's bytes, also those the client sent before
+// the backend was connected, and is not counted as relayed.
+func TestEnginePreamble(t *testing.T) {
+	for _, kind := range []string{"tcp", "unix"} {
+		t.Run(kind, func(t *testing.T) {
+			e := newEngine(t)
+			ln := listen(t, kind)
+			defer ln.Close()
+			cl, cfd := clientPair(t)
+			bfd, connecting, err := dialRaw(t, kind, ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload := make([]byte, 1<<20)
+			for i := range payload {
+				payload[i] = byte(i * 7)
+			}
+			hdr := []byte("PROXY TCP4 192.0.2.1 192.0.2.2 1234 80\r\n")
+			j := &Job{Client: cfd, Backend: bfd, Connecting: connecting, Preamble: hdr}
+			sent := make(chan error, 1)
+			go func() { sent <- send(cl, payload) }()
+			done := add(t, e, j)
+			be, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer be.Close()
+			got := make([]byte, len(hdr))
+			be.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.ReadFull(be, got); err != nil || string(got) != string(hdr) {
+				t.Fatalf("backend's first bytes %q, %v; want the preamble", got, err)
+			}
+			sum, n, err := recvSum(be)
+			if err != nil || n != int64(len(payload)) || sum != sha256.Sum256(payload) {
+				t.Fatalf("backend got %d bytes after the preamble (%v), want the client's %d intact", n, err, len(payload))
+			}
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
+			if err := send(be, []byte("ok")); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := io.ReadAll(cl); err != nil || string(b) != "ok" {
+				t.Fatalf("client got %q, %v", b, err)
+			}
+			if r := waitResult(t, done, 5*time.Second); r.Err != nil || r.In != int64(len(payload)) || r.Out != 2 {
+				t.Errorf("result %+v, want In=%d Out=2", r, len(payload))
+			}
+		})
+	}
+}
