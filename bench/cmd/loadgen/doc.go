@@ -14,4 +14,6 @@
 // backend reads one command byte per connection: 'e' echoes everything
 // (the command byte included), 'u' discards until EOF and answers with the
 // byte count (8 bytes, big endian), 'd' sends until the client goes away.
+// A PROXY v1 or v2 header before the command byte (a relay with
+// proxy_protocol) is skipped.
 package main

@@ -349,6 +349,13 @@ func serveBackend(c net.Conn) {
 	if _, err := io.ReadFull(c, cmd[:]); err != nil {
 		return
 	}
+	if cmd[0] == '\r' || cmd[0] == 'P' {
+		// A PROXY header first (a relay with proxy_protocol): skip it.
+		var err error
+		if cmd[0], err = skipProxyHeader(c, cmd[0]); err != nil {
+			return
+		}
+	}
 	switch cmd[0] {
 	case 'e':
 		if _, err := c.Write(cmd[:]); err != nil {
@@ -488,4 +495,32 @@ func runUsage(args []string) error {
 	}
 	fmt.Println(pss, fds, pipes)
 	return nil
+}
+
+// skipProxyHeader reads the rest of a PROXY v1 ("P...\r\n") or v2 ("\r"
+// + 15 bytes + length) header whose first byte was first, one byte at a
+// time where the length is not known, and returns the byte after it.
+func skipProxyHeader(c net.Conn, first byte) (byte, error) {
+	var b [1]byte
+	if first == 'P' {
+		for prev := first; ; {
+			if _, err := io.ReadFull(c, b[:]); err != nil {
+				return 0, err
+			}
+			if prev == '\r' && b[0] == '\n' {
+				break
+			}
+			prev = b[0]
+		}
+	} else {
+		var h [15]byte
+		if _, err := io.ReadFull(c, h[:]); err != nil {
+			return 0, err
+		}
+		if _, err := io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint16(h[13:]))); err != nil {
+			return 0, err
+		}
+	}
+	_, err := io.ReadFull(c, b[:])
+	return b[0], err
 }
