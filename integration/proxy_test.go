@@ -869,13 +869,36 @@ service "ondemand" {
 		t.Errorf("after the stop, the next connection reached the old backend %d", pid3)
 	}
 	d.noteChildren()
+	// A connection to the running backend (relayed by the engine) keeps
+	// it running after the others are gone, and its end lets it stop.
+	c4 := dial(t, d.addr(0))
+	pid4, r4 := greet(c4)
+	if pid4 != pid3 {
+		t.Errorf("a connection to the running backend %d reached %d", pid3, pid4)
+	}
 	c3.Close()
-	d.waitLogs("backend started", 2)
+	fmt.Fprintf(c4, "still here\n")
+	if line, err := r4.ReadString('\n'); err != nil || line != "still here\n" {
+		t.Errorf("relay to the running backend: %q, %v", line, err)
+	}
+	time.Sleep(800 * time.Millisecond)
+	if !testutil.Alive(pid3) {
+		t.Fatal("backend stopped while a relayed connection to it was open")
+	}
+	c4.Close()
+	testutil.WaitFor(t, 15*time.Second, "the idle backend to be stopped again", func() bool {
+		st, err := testutil.ReadStat(pid3)
+		return err != nil || st.State == 'Z'
+	})
+	// Shutdown stops a running backend.
+	c5 := dial(t, d.addr(0))
+	pid5, _ := greet(c5)
+	d.noteChildren()
+	d.waitLogs("backend started", 3)
 	d.stop()
-	if testutil.Alive(pid3) {
-		if st, err := testutil.ReadStat(pid3); err == nil && st.State != 'Z' {
-			t.Errorf("backend %d still running after acceptd stopped", pid3)
-		}
+	c5.Close()
+	if st, err := testutil.ReadStat(pid5); err == nil && st.State != 'Z' {
+		t.Errorf("backend %d still running after acceptd stopped", pid5)
 	}
 }
 

@@ -44,7 +44,7 @@ func newProxyHandler(svc *config.Service, r *relay.Relayer, e *relay.Engine, dev
 	}
 	p := svc.Proxy
 	if a := backendAddr(p.Backend); a != nil && e != nil &&
-		p.Start == nil && !svc.AcceptProxyProtocol {
+		!svc.AcceptProxyProtocol {
 		h.engine, h.backendAddr = e, a
 	}
 	return h
@@ -115,6 +115,15 @@ func (h *proxyHandler) connectRaw() (fd int, connecting bool, err error) {
 // within connect_retry, continues on the net package's path (dial with
 // retries, Relay).
 func (h *proxyHandler) relayRaw(ctx context.Context, cfd int, peer *spawn.Conn, finish func(outcome)) {
+	if h.backend != nil {
+		if !h.backend.tryAcquire() {
+			// Not running, or on its way out: start it or wait for
+			// it, which the accept loop must not do.
+			go h.relayStarting(ctx, cfd, finish)
+			return
+		}
+		finish = h.releasing(finish)
+	}
 	var hdr []byte
 	if h.p.ProxyProtocol != "" {
 		var err error
@@ -160,7 +169,9 @@ func (h *proxyHandler) relayRaw(ctx context.Context, cfd int, peer *spawn.Conn, 
 // connectFailed ends a raw relay whose connect failed, or retries it on
 // the other path when the failure is one connect_retry covers.
 func (h *proxyHandler) connectFailed(ctx context.Context, cfd int, err error, finish func(outcome)) {
-	if h.p.ConnectRetry > 0 && retryable(err) && ctx.Err() == nil {
+	// A backend acceptd starts may still be on its way to listening: dial
+	// retries it for at least connect_timeout.
+	if (h.p.ConnectRetry > 0 || h.backend != nil) && retryable(err) && ctx.Err() == nil {
 		go h.relaySlow(ctx, cfd, finish)
 		return
 	}
@@ -168,7 +179,29 @@ func (h *proxyHandler) connectFailed(ctx context.Context, cfd int, err error, fi
 	finish(outcome{refused: refusedConnect, err: fmt.Errorf("connect to %s: %w", h.p.Backend.Raw, err)})
 }
 
-// relaySlow relays a raw client socket the way Handle does.
+// relayStarting relays a raw client socket of a service with a start
+// block whose backend is not running: as Handle does, it starts the
+// backend (or waits for it to be gone first), then relays.
+func (h *proxyHandler) relayStarting(ctx context.Context, cfd int, finish func(outcome)) {
+	if err := h.backend.acquire(); err != nil {
+		unix.Close(cfd)
+		finish(outcome{refused: refusedConnect, err: err})
+		return
+	}
+	h.relaySlow(ctx, cfd, h.releasing(finish))
+}
+
+// releasing is finish that first gives back the relay's count on the
+// on-demand backend.
+func (h *proxyHandler) releasing(finish func(outcome)) func(outcome) {
+	return func(o outcome) {
+		h.backend.release()
+		finish(o)
+	}
+}
+
+// relaySlow relays a raw client socket the way Handle does, without
+// acquiring an on-demand backend (the caller has).
 func (h *proxyHandler) relaySlow(ctx context.Context, cfd int, finish func(outcome)) {
 	f := os.NewFile(uintptr(cfd), "client")
 	c, err := net.FileConn(f)
@@ -316,10 +349,7 @@ func (b *backendProc) acquire() error {
 	if b.closed {
 		return errors.New("backend is stopping")
 	}
-	if b.idle != nil {
-		b.idle.Stop()
-		b.idle = nil
-	}
+	b.keepLocked()
 	for b.proc != nil && b.proc == b.stopped {
 		p := b.proc
 		b.mu.Unlock()
@@ -339,6 +369,28 @@ func (b *backendProc) acquire() error {
 	}
 	b.active++
 	return nil
+}
+
+// tryAcquire is acquire for the accept loop, which must not wait: it
+// counts one relay only when the backend is running and not being stopped,
+// and reports whether it did.
+func (b *backendProc) tryAcquire() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || b.proc == nil || b.proc == b.stopped {
+		return false
+	}
+	b.keepLocked()
+	b.active++
+	return true
+}
+
+// keepLocked cancels a pending stop_when_idle: a relay is coming.
+func (b *backendProc) keepLocked() {
+	if b.idle != nil {
+		b.idle.Stop()
+		b.idle = nil
+	}
 }
 
 func (b *backendProc) startLocked() error {

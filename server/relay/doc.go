@@ -49,7 +49,7 @@
 // # Engine
 //
 // Relay is for conns the net package made. The server's plain proxies
-// (no PROXY header from the client, no on-demand backend) use the Engine
+// (no PROXY header from the client, a backend that is running) use the Engine
 // instead: raw non-blocking sockets from accept4 and a
 // non-blocking connect, relayed by a few event loops of the Engine's own
 // (one per two Ps), each an edge-triggered epoll set in which every
