@@ -113,7 +113,8 @@ func (h *proxyHandler) connectRaw() (fd int, connecting bool, err error) {
 // client is peer, on the engine and calls finish once, when the
 // connection has ended. A connect that fails in a way a retry may cure,
 // within connect_retry, continues on the net package's path (dial with
-// retries, Relay).
+// retries, Relay); so does a connection that has to start the service's
+// on-demand backend, or wait for it.
 func (h *proxyHandler) relayRaw(ctx context.Context, cfd int, peer *spawn.Conn, finish func(outcome)) {
 	if h.backend != nil {
 		if !h.backend.tryAcquire() {
@@ -298,11 +299,7 @@ func (h *proxyHandler) proxyHeader(src, dst net.Addr) ([]byte, error) {
 	if h.p.ProxyProtocol == "v2" {
 		version = 2
 	}
-	b, err := proxyproto.HeaderProxyFromAddrs(version, src, dst).Format()
-	if err != nil {
-		return nil, err
-	}
-	return b, nil
+	return proxyproto.HeaderProxyFromAddrs(version, src, dst).Format()
 }
 
 func tcpAddr(ip netip.Addr, port int) *net.TCPAddr {
