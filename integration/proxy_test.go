@@ -851,17 +851,24 @@ service "ondemand" {
 		t.Errorf("relay to the on-demand backend: %q, %v", line, err)
 	}
 	d.noteChildren()
-	// Busy: not stopped while a relay is open, however long.
-	time.Sleep(800 * time.Millisecond)
-	if !testutil.Alive(pid1) {
-		t.Fatal("backend stopped while a relayed connection was open")
+	// stopsWhenIdle checks that backend pid outlasts stop_when_idle
+	// while a relay is open and is stopped once closing ends them all.
+	stopsWhenIdle := func(pid int, closing ...net.Conn) {
+		t.Helper()
+		time.Sleep(800 * time.Millisecond)
+		if !testutil.Alive(pid) {
+			t.Fatal("backend stopped while a relayed connection was open")
+		}
+		for _, c := range closing {
+			c.Close()
+		}
+		testutil.WaitFor(t, 15*time.Second, "the idle backend to be stopped", func() bool {
+			st, err := testutil.ReadStat(pid)
+			return err != nil || st.State == 'Z'
+		})
 	}
-	c1.Close()
-	c2.Close()
-	testutil.WaitFor(t, 15*time.Second, "the idle backend to be stopped", func() bool {
-		st, err := testutil.ReadStat(pid1)
-		return err != nil || st.State == 'Z'
-	})
+	// Busy: not stopped while a relay is open, however long.
+	stopsWhenIdle(pid1, c1, c2)
 
 	c3 := dial(t, d.addr(0))
 	pid3, _ := greet(c3)
@@ -881,15 +888,7 @@ service "ondemand" {
 	if line, err := r4.ReadString('\n'); err != nil || line != "still here\n" {
 		t.Errorf("relay to the running backend: %q, %v", line, err)
 	}
-	time.Sleep(800 * time.Millisecond)
-	if !testutil.Alive(pid3) {
-		t.Fatal("backend stopped while a relayed connection to it was open")
-	}
-	c4.Close()
-	testutil.WaitFor(t, 15*time.Second, "the idle backend to be stopped again", func() bool {
-		st, err := testutil.ReadStat(pid3)
-		return err != nil || st.State == 'Z'
-	})
+	stopsWhenIdle(pid3, c4)
 	// Shutdown stops a running backend.
 	c5 := dial(t, d.addr(0))
 	pid5, _ := greet(c5)
