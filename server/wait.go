@@ -146,7 +146,7 @@ func (h *execHandler) startOwner(instance string, fd int) (running, error) {
 // reload gave the socket to something that is not a builtin (the datagram
 // is left for it), false when the socket is closed.
 func serveDatagram(l *listener, idle *idleTracker) bool {
-	rc, err := l.pc.(syscall.Conn).SyscallConn()
+	rc, err := l.rawConn()
 	if err != nil {
 		return false
 	}

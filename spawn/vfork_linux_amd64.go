@@ -195,14 +195,12 @@ func (c *child) start() (pid int, err1 syscall.Errno) {
 
 	// The child.
 	if c.setsid {
-		if _, _, err1 = syscall.RawSyscall(syscall.SYS_SETSID, 0, 0, 0); err1 != 0 {
-			goto fail
-		}
+		_, _, err1 = syscall.RawSyscall(syscall.SYS_SETSID, 0, 0, 0)
+	} else {
+		_, _, err1 = syscall.RawSyscall(syscall.SYS_SETPGID, 0, 0, 0)
 	}
-	if !c.setsid {
-		if _, _, err1 = syscall.RawSyscall(syscall.SYS_SETPGID, 0, 0, 0); err1 != 0 {
-			goto fail
-		}
+	if err1 != 0 {
+		goto fail
 	}
 	// The handlers are the defaults already (CLONE_CLEAR_SIGHAND); the
 	// signal mask is restored.

@@ -468,6 +468,7 @@ func (l *loop) connected(j *Job) {
 	if len(j.Preamble) > 0 {
 		d := &j.dir[0]
 		d.buf, d.off, d.inPipe, d.preamble = j.Preamble, 0, len(j.Preamble), true
+		j.Preamble = nil // the direction holds it until it is sent
 	}
 	l.armIdle(j)
 }
