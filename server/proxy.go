@@ -111,85 +111,156 @@ func (h *proxyHandler) connectRaw() (fd int, connecting bool, err error) {
 
 // relayRaw relays a raw accepted client socket (non-blocking), whose
 // client is peer, on the engine and calls finish once, when the
-// connection has ended. A connect that fails in a way a retry may cure,
-// within connect_retry, continues on the net package's path (dial with
-// retries, Relay); so does a connection that has to start the service's
-// on-demand backend, or wait for it.
+// connection has ended. What must wait runs on a goroutine of its own
+// that ends when the relay starts: starting the service's on-demand
+// backend, or waiting for it. A refused connect within connect_retry is
+// tried again from a timer (rawRelay), so that no connection holds a
+// goroutine while it is relayed.
 func (h *proxyHandler) relayRaw(ctx context.Context, cfd int, peer *spawn.Conn, finish func(outcome)) {
-	if h.backend != nil {
-		if !h.backend.tryAcquire() {
-			// Not running, or on its way out: start it or wait for
-			// it, which the accept loop must not do.
-			go h.relayStarting(ctx, cfd, finish)
-			return
-		}
-		finish = h.releasing(finish)
-	}
 	var hdr []byte
 	if h.p.ProxyProtocol != "" {
 		var err error
-		if peer.RemoteIP.IsValid() {
-			hdr, err = h.proxyHeader(tcpAddr(peer.RemoteIP, peer.RemotePort), tcpAddr(peer.LocalIP, peer.LocalPort))
-		}
-		if hdr == nil || err != nil {
-			// A UNIX client, whose header (UNKNOWN, or v2's AF_UNIX
-			// addresses) Relay's path makes from the socket; or a
-			// header that cannot be made, which that path refuses.
-			go h.relaySlow(ctx, cfd, finish)
+		if hdr, err = h.rawProxyHeader(cfd, peer); err != nil {
+			// As the other path does: no relay without the header.
+			unix.Close(cfd)
+			finish(outcome{refused: refusedConnect, err: fmt.Errorf("PROXY header: %w", err)})
 			return
 		}
 	}
 	if err := h.engine.Start(); err != nil {
 		// No loop could be made (out of fds): the other path, before
 		// a connect the backend would see dropped.
-		go h.relaySlow(ctx, cfd, finish)
+		h.relaySlow(ctx, cfd, finish)
+		return
+	}
+	r := &rawRelay{h: h, ctx: ctx, cfd: cfd, hdr: hdr, finish: finish}
+	if h.backend != nil {
+		if !h.backend.tryAcquire() {
+			// Not running, or on its way out: start it or wait for
+			// it, which the accept loop must not do.
+			go r.startBackend()
+			return
+		}
+		r.finish = h.releasing(finish)
+	}
+	r.connect()
+}
+
+// rawProxyHeader is the PROXY header (proxy_protocol) for a raw client
+// socket: the client's address as peer says, or, for a UNIX client, the
+// socket's own addresses, as the net package would report them.
+func (h *proxyHandler) rawProxyHeader(cfd int, peer *spawn.Conn) ([]byte, error) {
+	if peer.RemoteIP.IsValid() {
+		return h.proxyHeader(tcpAddr(peer.RemoteIP, peer.RemotePort), tcpAddr(peer.LocalIP, peer.LocalPort))
+	}
+	lsa, err := unix.Getsockname(cfd)
+	if err != nil {
+		return nil, os.NewSyscallError("getsockname", err)
+	}
+	rsa, err := unix.Getpeername(cfd)
+	if err != nil {
+		return nil, os.NewSyscallError("getpeername", err)
+	}
+	return h.proxyHeader(unixAddr(rsa), unixAddr(lsa))
+}
+
+// unixAddr is sa as net.UnixConn's RemoteAddr and LocalAddr give it.
+func unixAddr(sa unix.Sockaddr) net.Addr {
+	name := ""
+	if u, ok := sa.(*unix.SockaddrUnix); ok {
+		name = u.Name
+	}
+	return &net.UnixAddr{Name: name, Net: "unix"}
+}
+
+// rawRelay is one raw client socket on its way to the engine: what a
+// connect attempt needs, and connect_retry's state between attempts.
+type rawRelay struct {
+	// job is the engine's while it relays; once its Done has been called
+	// the engine holds nothing of it, and a retry fills it in anew (one
+	// allocation per connection for both).
+	job    relay.Job
+	h      *proxyHandler
+	ctx    context.Context
+	cfd    int
+	hdr    []byte
+	finish func(outcome)
+	// deadline ends the retries; zero until the first refused connect.
+	deadline time.Time
+	delay    time.Duration
+}
+
+// startBackend starts the on-demand backend (or waits for one on its way
+// out), then connects.
+func (r *rawRelay) startBackend() {
+	if err := r.h.backend.acquire(); err != nil {
+		unix.Close(r.cfd)
+		r.finish(outcome{refused: refusedConnect, err: err})
+		return
+	}
+	r.finish = r.h.releasing(r.finish)
+	r.connect()
+}
+
+// connect starts one connect to the backend and hands the relay to the
+// engine; a failure, now or reported by the engine, goes to failed.
+func (r *rawRelay) connect() {
+	h := r.h
+	if !r.deadline.IsZero() && r.ctx.Err() != nil {
+		// A retry that came up after shutdown began: dial's wait ends
+		// there too.
+		unix.Close(r.cfd)
+		r.finish(outcome{refused: refusedConnect, err: fmt.Errorf("connect to %s: %w", h.p.Backend.Raw, r.ctx.Err())})
 		return
 	}
 	bfd, connecting, err := h.connectRaw()
 	if err != nil {
-		h.connectFailed(ctx, cfd, err, finish)
+		r.failed(err)
 		return
 	}
-	j := &relay.Job{Client: cfd, Backend: bfd, Connecting: connecting, ConnectTimeout: h.p.ConnectTimeout, IdleTimeout: h.p.IdleTimeout, Preamble: hdr}
-	j.Done = func(r relay.Result) {
-		if r.ConnectFailed {
-			h.connectFailed(ctx, cfd, r.Err, finish)
+	r.job = relay.Job{Client: r.cfd, Backend: bfd, Connecting: connecting, ConnectTimeout: h.p.ConnectTimeout, IdleTimeout: h.p.IdleTimeout, Preamble: r.hdr, Done: r.done}
+	if err := h.engine.Add(&r.job); err != nil {
+		// Closed: only a shutdown does that, after the accept loops
+		// have stopped; the client is not left hanging if it does.
+		unix.Close(bfd)
+		unix.Close(r.cfd)
+		r.finish(outcome{refused: refusedConnect, err: err})
+	}
+}
+
+func (r *rawRelay) done(res relay.Result) {
+	if res.ConnectFailed {
+		r.failed(res.Err)
+		return
+	}
+	r.finish(outcome{in: res.In, out: res.Out, err: res.Err})
+}
+
+// failed ends a relay whose connect failed, or tries again later when
+// the failure is one connect_retry covers: as dial does, for up to
+// connect_retry (at least connect_timeout for a backend acceptd starts,
+// which may still be on its way to listening), 5 ms apart at first and
+// doubling up to 250 ms.
+func (r *rawRelay) failed(err error) {
+	h := r.h
+	retry := h.p.ConnectRetry
+	if h.backend != nil {
+		retry = max(retry, h.p.ConnectTimeout)
+	}
+	if retry > 0 && retryable(err) && r.ctx.Err() == nil {
+		now := time.Now()
+		if r.deadline.IsZero() {
+			r.deadline, r.delay = now.Add(retry), 5*time.Millisecond
+		}
+		if d := r.delay; !now.Add(d).After(r.deadline) {
+			// r is the timer's from here on.
+			r.delay = min(2*d, 250*time.Millisecond)
+			time.AfterFunc(d, r.connect)
 			return
 		}
-		finish(outcome{in: r.In, out: r.Out, err: r.Err})
 	}
-	if err := h.engine.Add(j); err != nil {
-		// Closed: only a shutdown does that, after the accept loops
-		// have stopped, so this does not happen; the relay is not lost
-		// if it does.
-		unix.Close(bfd)
-		go h.relaySlow(ctx, cfd, finish)
-	}
-}
-
-// connectFailed ends a raw relay whose connect failed, or retries it on
-// the other path when the failure is one connect_retry covers.
-func (h *proxyHandler) connectFailed(ctx context.Context, cfd int, err error, finish func(outcome)) {
-	// A backend acceptd starts may still be on its way to listening: dial
-	// retries it for at least connect_timeout.
-	if (h.p.ConnectRetry > 0 || h.backend != nil) && retryable(err) && ctx.Err() == nil {
-		go h.relaySlow(ctx, cfd, finish)
-		return
-	}
-	unix.Close(cfd)
-	finish(outcome{refused: refusedConnect, err: fmt.Errorf("connect to %s: %w", h.p.Backend.Raw, err)})
-}
-
-// relayStarting relays a raw client socket of a service with a start
-// block whose backend is not running: as Handle does, it starts the
-// backend (or waits for it to be gone first), then relays.
-func (h *proxyHandler) relayStarting(ctx context.Context, cfd int, finish func(outcome)) {
-	if err := h.backend.acquire(); err != nil {
-		unix.Close(cfd)
-		finish(outcome{refused: refusedConnect, err: err})
-		return
-	}
-	h.relaySlow(ctx, cfd, h.releasing(finish))
+	unix.Close(r.cfd)
+	r.finish(outcome{refused: refusedConnect, err: fmt.Errorf("connect to %s: %w", h.p.Backend.Raw, err)})
 }
 
 // releasing is finish that first gives back the relay's count on the
@@ -201,17 +272,19 @@ func (h *proxyHandler) releasing(finish func(outcome)) func(outcome) {
 	}
 }
 
-// relaySlow relays a raw client socket the way Handle does, without
-// acquiring an on-demand backend (the caller has).
+// relaySlow relays a raw client socket on a goroutine, the way Handle
+// does (dial, Relay), for when the engine cannot have it.
 func (h *proxyHandler) relaySlow(ctx context.Context, cfd int, finish func(outcome)) {
-	f := os.NewFile(uintptr(cfd), "client")
-	c, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
-		finish(outcome{err: fmt.Errorf("client socket: %w", err)})
-		return
-	}
-	finish(h.relay(ctx, c, nil))
+	go func() {
+		f := os.NewFile(uintptr(cfd), "client")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			finish(outcome{err: fmt.Errorf("client socket: %w", err)})
+			return
+		}
+		finish(h.Handle(ctx, &Conn{Conn: c}, nil))
+	}()
 }
 
 // retryable reports whether a failed connect may succeed later: nobody

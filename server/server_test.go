@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -895,11 +897,11 @@ service "p" {
 	}
 	// An accept loop parked under the old settings serves one client
 	// each with them; then the new settings serve.
-	settle := func(want string) {
+	settle := func(msg, want string) {
 		t.Helper()
 		var got []string
 		for range maxAcceptLoops + 1 {
-			got = append(got, ask("x"))
+			got = append(got, ask(msg))
 		}
 		if got[len(got)-1] != want {
 			t.Errorf("after the reload: %q, want %q at the end", got, want)
@@ -910,18 +912,21 @@ service "p" {
   listen = ["` + sock + `"]
   exec { command = ["/bin/sh", "-c", "cat >/dev/null; echo exec"] }
 }`)
-	settle("exec\n")
+	settle("x", "exec\n")
 	reload(`
 service "p" {
   listen = ["` + sock + `"]
+  accept_proxy_protocol = true
   proxy {
     backend        = "` + be.Addr().String() + `"
     proxy_protocol = "v1"
   }
 }`)
-	settle("backend:PROXY UNKNOWN\r\nx")
+	// accept_proxy_protocol reads the client's header before the
+	// connect: Relay's path.
+	settle("PROXY TCP4 192.0.2.1 192.0.2.2 1000 80\r\nx", "backend:PROXY TCP4 192.0.2.1 192.0.2.2 1000 80\r\nx")
 	reload(plain)
-	settle("backend:x")
+	settle("x", "backend:x")
 
 	// The relay accepted first is still served.
 	held.Write([]byte("still\n"))
@@ -933,4 +938,81 @@ service "p" {
 	if _, err := r.ReadByte(); err != io.EOF {
 		t.Errorf("held relay after shutdown: %v, want EOF", err)
 	}
+}
+
+// TestProxyRetryOnEngine: clients that arrive while the backend's socket
+// does not exist yet wait in connect_retry, then relay, and neither the
+// wait nor the relay holds a goroutine per connection (the net package's
+// path holds one while it retries and two while it relays).
+func TestProxyRetryOnEngine(t *testing.T) {
+	dir := shortDir(t)
+	bsock := filepath.Join(dir, "b.sock")
+	srv, stop := start(t, parse(t, `
+service "r" {
+  listen = ["127.0.0.1:0"]
+  proxy {
+    backend       = "`+bsock+`"
+    connect_retry = "20s"
+  }
+}`))
+	addr := addrOf(t, srv, "r")
+	const n = 40
+	base := runtime.NumGoroutine()
+	clients := make([]net.Conn, n)
+	for i := range clients {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// Sent before the backend exists: it must arrive all the same.
+		fmt.Fprintf(c, "c%02d\n", i)
+		clients[i] = c
+	}
+	testutil.WaitFor(t, 10*time.Second, "the clients to be accepted", func() bool {
+		return srv.Status().Services[0].Accepted == n
+	})
+	if g := runtime.NumGoroutine() - base; g >= n/2 {
+		t.Errorf("%d goroutines more while %d clients wait for the backend", g, n)
+	}
+
+	// The backend: an echo server, one goroutine per connection (and
+	// one that accepts), counted out of what follows.
+	be, err := net.Listen("unix", bsock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer be.Close()
+	var accepted atomic.Int32
+	wg.Go(func() {
+		for {
+			c, err := be.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			wg.Go(func() {
+				defer c.Close()
+				io.Copy(c, c)
+			})
+		}
+	})
+	testutil.WaitFor(t, 10*time.Second, "every client to reach the backend", func() bool {
+		return accepted.Load() == n && srv.Status().Services[0].Connected == n
+	})
+	if g := runtime.NumGoroutine() - base - (n + 1); g >= n/2 {
+		t.Errorf("%d goroutines more (the backend's left out) while %d connections are relayed", g, n)
+	}
+	for i, c := range clients {
+		fmt.Fprintf(c, "more%02d\n", i)
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c)
+		if want := fmt.Sprintf("c%02d\nmore%02d\n", i, i); string(b) != want || err != nil {
+			t.Errorf("client %d got %q, %v; want %q", i, b, err, want)
+		}
+	}
+	stop()
 }

@@ -74,7 +74,9 @@ type Job struct {
 	// Done is called once, when the relay has ended and the sockets are
 	// closed, on a goroutine that calls the Done functions of the loop's
 	// relays one after the other (see reporter). It may block for a
-	// while (a log write) without stopping other relays.
+	// while (a log write) without stopping other relays. From then on
+	// the Engine keeps nothing of the Job, which may be filled in anew
+	// and added again (a retried connect).
 	Done func(Result)
 
 	loop  *loop
