@@ -48,9 +48,9 @@
 //
 // # Engine
 //
-// Relay is for conns the net package made. The server's plain proxies
-// (no PROXY header from the client, a backend that is running) use the Engine
-// instead: raw non-blocking sockets from accept4 and a
+// Relay is for conns the net package made. The server's proxies use the
+// Engine instead, except those that read a PROXY header from the client
+// or name their backend by host: raw non-blocking sockets from accept4 and a
 // non-blocking connect, relayed by a few event loops of the Engine's own
 // (one per two Ps), each an edge-triggered epoll set in which every
 // socket is registered once. A relay is a Job (one allocation, its state
@@ -65,8 +65,9 @@
 // made (acceptd at RLIMIT_NOFILE), a direction copies through a 64 KiB
 // buffer of its loop's until it is drained, and tries for a pipe again
 // next time: fd exhaustion stops new connections, never a working one. A
-// connect that fails hands the client back to the caller, which may retry
-// on the net package's path.
+// connect that fails hands the client back to the caller (Result.
+// ConnectFailed), which may fill the Job in anew and add it again
+// (connect_retry).
 // Shutdown ends the Engine's relays with AbortAll, as ctx ends Relay's.
 //
 // Why: per short relayed connection Relay's goroutines, netpoller
