@@ -34,12 +34,14 @@ func fastExec(st *settings, l *listener) bool {
 	return ex != nil && ex.Accept && !st.cfg.AcceptProxyProtocol && streamListener(l)
 }
 
-// fastProxy reports whether connections on l for settings st are relayed
-// by the relay engine (see proxyHandler.engine): a plain proxy on a TCP or
-// UNIX stream socket.
+// fastProxy reports whether connections on l for settings st are
+// accepted raw for the relay engine (see proxyHandler.engine): a proxy on
+// a TCP or UNIX stream socket, without a PROXY header to read first (such
+// a connection is accepted by the net package, and detached to the engine
+// once its header is read: service.relayDetached).
 func fastProxy(st *settings, l *listener) bool {
 	h, ok := st.handler.(*proxyHandler)
-	return ok && h.engine != nil && streamListener(l)
+	return ok && h.engine != nil && !st.cfg.AcceptProxyProtocol && streamListener(l)
 }
 
 // rawPath reports whether connections on l for settings st are accepted

@@ -43,8 +43,7 @@ func newProxyHandler(svc *config.Service, r *relay.Relayer, e *relay.Engine, dev
 		h.backend = newBackendProc(svc.Name, st, devNull, log)
 	}
 	p := svc.Proxy
-	if a := backendAddr(p.Backend); a != nil && e != nil &&
-		!svc.AcceptProxyProtocol {
+	if a := backendAddr(p.Backend); a != nil && e != nil {
 		h.engine, h.backendAddr = e, a
 	}
 	return h

@@ -923,7 +923,7 @@ service "p" {
   }
 }`)
 	// accept_proxy_protocol reads the client's header before the
-	// connect: Relay's path.
+	// connect: accepted by the net package, then detached to the engine.
 	settle("PROXY TCP4 192.0.2.1 192.0.2.2 1000 80\r\nx", "backend:PROXY TCP4 192.0.2.1 192.0.2.2 1000 80\r\nx")
 	reload(plain)
 	settle("x", "backend:x")
@@ -1011,6 +1011,71 @@ service "r" {
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		b, err := io.ReadAll(c)
 		if want := fmt.Sprintf("c%02d\nmore%02d\n", i, i); string(b) != want || err != nil {
+			t.Errorf("client %d got %q, %v; want %q", i, b, err, want)
+		}
+	}
+	stop()
+}
+
+// TestAcceptProxyProtocolOnEngine: a relayed connection whose PROXY
+// header acceptd reads holds no goroutine once the header is read, and
+// the backend learns the client the header named.
+func TestAcceptProxyProtocolOnEngine(t *testing.T) {
+	be, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer be.Close()
+	var accepted atomic.Int32
+	wg.Go(func() {
+		for {
+			c, err := be.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			wg.Go(func() {
+				defer c.Close()
+				io.Copy(c, c)
+			})
+		}
+	})
+	srv, stop := start(t, parse(t, `
+service "a" {
+  listen                = ["127.0.0.1:0"]
+  accept_proxy_protocol = true
+  proxy {
+    backend        = "`+be.Addr().String()+`"
+    proxy_protocol = "v1"
+  }
+}`))
+	addr := addrOf(t, srv, "a")
+	const n = 40
+	base := runtime.NumGoroutine()
+	clients := make([]net.Conn, n)
+	for i := range clients {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "PROXY TCP4 192.0.2.%d 198.51.100.1 %d 443\r\nc%02d\n", i+1, 1000+i, i)
+		clients[i] = c
+	}
+	testutil.WaitFor(t, 10*time.Second, "every client to reach the backend", func() bool {
+		return accepted.Load() == n && srv.Status().Services[0].Connected == n
+	})
+	if g := runtime.NumGoroutine() - base - (n + 1); g >= n/2 {
+		t.Errorf("%d goroutines more (the backend's left out) while %d connections are relayed", g, n)
+	}
+	for i, c := range clients {
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c)
+		want := fmt.Sprintf("PROXY TCP4 192.0.2.%d 198.51.100.1 %d 443\r\nc%02d\n", i+1, 1000+i, i)
+		if string(b) != want || err != nil {
 			t.Errorf("client %d got %q, %v; want %q", i, b, err, want)
 		}
 	}

@@ -353,7 +353,56 @@ func (s *service) admit(ctx context.Context, st *settings, c net.Conn, remoteIP 
 		s.refuse(c, why, now)
 		return
 	}
+	if ph, ok := st.handler.(*proxyHandler); ok && ph.engine != nil && s.relayDetached(ctx, st, ph, c, seq, src, now, real) {
+		return
+	}
 	go s.handle(ctx, st, c, seq, src, now, real)
+}
+
+// relayDetached relays c, admitted as seq, on ph's engine: its descriptor
+// is duplicated out of the net package's (the duplicate shares its
+// non-blocking open file) and c is closed, so that neither a goroutine nor
+// the netpoller holds the connection while it is relayed. It reports
+// false, having changed nothing, when c's descriptor cannot be
+// duplicated; the caller then serves c as before.
+func (s *service) relayDetached(ctx context.Context, st *settings, ph *proxyHandler, c net.Conn, seq uint64, src netip.Prefix, now time.Time, real *realPeer) bool {
+	conn := &Conn{Seq: seq, Accepted: now}
+	conn.Remote, conn.Local = peerInfo(c, &conn.Peer)
+	conn.setReal(real)
+	fd, err := dupConn(c)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	conn.Instance = instanceName(s.name, seq, &conn.Peer, conn.Local, conn.Remote)
+	in := s.begin(conn)
+	ph.relayRaw(ctx, fd, &conn.Peer, func(o outcome) {
+		s.end(st, conn, in, o, src)
+		s.conns.Done()
+	})
+	return true
+}
+
+// dupConn duplicates c's descriptor, close-on-exec.
+func dupConn(c net.Conn) (int, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1, errors.New("connection has no descriptor")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, derr := -1, error(nil)
+	if err := rc.Control(func(f uintptr) {
+		fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, os.NewSyscallError("fcntl", derr)
+	}
+	return fd, nil
 }
 
 // take applies allow/deny and the limits to a client at remoteIP. When it
@@ -420,17 +469,24 @@ func (s *service) handle(ctx context.Context, st *settings, c net.Conn, seq uint
 	defer s.conns.Done()
 	conn := &Conn{Conn: c, Seq: seq, Accepted: accepted}
 	conn.Remote, conn.Local = peerInfo(c, &conn.Peer)
-	if real != nil {
-		p := &conn.Peer
-		p.RemoteIP, p.RemotePort = real.remote.Addr().Unmap(), int(real.remote.Port())
-		p.LocalIP, p.LocalPort = real.local.Addr().Unmap(), int(real.local.Port())
-		conn.Remote = netip.AddrPortFrom(p.RemoteIP, real.remote.Port()).String()
-		conn.Local = netip.AddrPortFrom(p.LocalIP, real.local.Port()).String()
-	}
+	conn.setReal(real)
 	conn.Instance = instanceName(s.name, seq, &conn.Peer, conn.Local, conn.Remote)
 	in := s.begin(conn)
 	o := st.handler.Handle(ctx, conn, in)
 	s.end(st, conn, in, o, src)
+}
+
+// setReal makes c's client and local address the ones a PROXY header
+// declared (nil: c's own stand).
+func (c *Conn) setReal(real *realPeer) {
+	if real == nil {
+		return
+	}
+	p := &c.Peer
+	p.RemoteIP, p.RemotePort = real.remote.Addr().Unmap(), int(real.remote.Port())
+	p.LocalIP, p.LocalPort = real.local.Addr().Unmap(), int(real.local.Port())
+	c.Remote = netip.AddrPortFrom(p.RemoteIP, real.remote.Port()).String()
+	c.Local = netip.AddrPortFrom(p.LocalIP, real.local.Port()).String()
 }
 
 // begin registers a connection's instance for the status.

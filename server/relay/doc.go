@@ -49,8 +49,7 @@
 // # Engine
 //
 // Relay is for conns the net package made. The server's proxies use the
-// Engine instead, except those that read a PROXY header from the client
-// or name their backend by host: raw non-blocking sockets from accept4 and a
+// Engine instead, except those that name their backend by host: raw non-blocking sockets from accept4 and a
 // non-blocking connect, relayed by a few event loops of the Engine's own
 // (one per two Ps), each an edge-triggered epoll set in which every
 // socket is registered once. A relay is a Job (one allocation, its state
