@@ -244,10 +244,15 @@ func runHold(args []string) error {
 	n := fs.Int("n", 1000, "connections to hold")
 	par := fs.Int("c", 32, "connections opened at a time")
 	maxDur := fs.Duration("max", 120*time.Second, "hold at most this long")
+	proxyHdr := fs.Bool("proxy-header", false, "send a PROXY v1 header first (for accept_proxy_protocol)")
 	fs.Parse(args)
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
+	hello := []byte("ex")
+	if *proxyHdr {
+		hello = []byte("PROXY TCP4 192.0.2.1 198.51.100.1 1000 443\r\nex")
+	}
 	conns := make([]net.Conn, *n)
 	var next atomic.Int64
 	var firstErr atomic.Value
@@ -263,7 +268,7 @@ func runHold(args []string) error {
 				if err == nil {
 					var b [2]byte
 					c.SetDeadline(time.Now().Add(10 * time.Second))
-					if _, err = c.Write([]byte("ex")); err == nil {
+					if _, err = c.Write(hello); err == nil {
 						_, err = io.ReadFull(c, b[:])
 					}
 					c.SetDeadline(time.Time{})
