@@ -940,6 +940,54 @@ service "p" {
 	}
 }
 
+// echoBackend listens on network/addr and echoes every connection until
+// the test ends, counting the connections it accepts. It holds one
+// goroutine per connection and one that accepts.
+func echoBackend(t *testing.T, network, addr string) (net.Listener, *atomic.Int32) {
+	t.Helper()
+	be, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	accepted := new(atomic.Int32)
+	t.Cleanup(func() {
+		be.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := be.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			wg.Go(func() {
+				defer c.Close()
+				io.Copy(c, c)
+			})
+		}
+	})
+	return be, accepted
+}
+
+// dialEach opens n TCP connections to addr, each sending first(i), closed
+// when the test ends.
+func dialEach(t *testing.T, addr string, n int, first func(i int) string) []net.Conn {
+	t.Helper()
+	clients := make([]net.Conn, n)
+	for i := range clients {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		io.WriteString(c, first(i))
+		clients[i] = c
+	}
+	return clients
+}
+
 // TestProxyRetryOnEngine: clients that arrive while the backend's socket
 // does not exist yet wait in connect_retry, then relay, and neither the
 // wait nor the relay holds a goroutine per connection (the net package's
@@ -958,17 +1006,8 @@ service "r" {
 	addr := addrOf(t, srv, "r")
 	const n = 40
 	base := runtime.NumGoroutine()
-	clients := make([]net.Conn, n)
-	for i := range clients {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		// Sent before the backend exists: it must arrive all the same.
-		fmt.Fprintf(c, "c%02d\n", i)
-		clients[i] = c
-	}
+	// Sent before the backend exists: it must arrive all the same.
+	clients := dialEach(t, addr, n, func(i int) string { return fmt.Sprintf("c%02d\n", i) })
 	testutil.WaitFor(t, 10*time.Second, "the clients to be accepted", func() bool {
 		return srv.Status().Services[0].Accepted == n
 	})
@@ -976,29 +1015,9 @@ service "r" {
 		t.Errorf("%d goroutines more while %d clients wait for the backend", g, n)
 	}
 
-	// The backend: an echo server, one goroutine per connection (and
-	// one that accepts), counted out of what follows.
-	be, err := net.Listen("unix", bsock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer be.Close()
-	var accepted atomic.Int32
-	wg.Go(func() {
-		for {
-			c, err := be.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			wg.Go(func() {
-				defer c.Close()
-				io.Copy(c, c)
-			})
-		}
-	})
+	// The backend: one goroutine per connection and one that accepts,
+	// counted out of what follows.
+	_, accepted := echoBackend(t, "unix", bsock)
 	testutil.WaitFor(t, 10*time.Second, "every client to reach the backend", func() bool {
 		return accepted.Load() == n && srv.Status().Services[0].Connected == n
 	})
@@ -1021,27 +1040,7 @@ service "r" {
 // header acceptd reads holds no goroutine once the header is read, and
 // the backend learns the client the header named.
 func TestAcceptProxyProtocolOnEngine(t *testing.T) {
-	be, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer be.Close()
-	var accepted atomic.Int32
-	wg.Go(func() {
-		for {
-			c, err := be.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			wg.Go(func() {
-				defer c.Close()
-				io.Copy(c, c)
-			})
-		}
-	})
+	be, accepted := echoBackend(t, "tcp", "127.0.0.1:0")
 	srv, stop := start(t, parse(t, `
 service "a" {
   listen                = ["127.0.0.1:0"]
@@ -1054,16 +1053,9 @@ service "a" {
 	addr := addrOf(t, srv, "a")
 	const n = 40
 	base := runtime.NumGoroutine()
-	clients := make([]net.Conn, n)
-	for i := range clients {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		fmt.Fprintf(c, "PROXY TCP4 192.0.2.%d 198.51.100.1 %d 443\r\nc%02d\n", i+1, 1000+i, i)
-		clients[i] = c
-	}
+	clients := dialEach(t, addr, n, func(i int) string {
+		return fmt.Sprintf("PROXY TCP4 192.0.2.%d 198.51.100.1 %d 443\r\nc%02d\n", i+1, 1000+i, i)
+	})
 	testutil.WaitFor(t, 10*time.Second, "every client to reach the backend", func() bool {
 		return accepted.Load() == n && srv.Status().Services[0].Connected == n
 	})
