@@ -215,14 +215,11 @@ func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, f
 	conn := &Conn{Seq: seq, Accepted: now}
 	conn.Remote, conn.Local = peerOf(fd, sa, l, &conn.Peer)
 	conn.Instance = instanceName(s.name, seq, &conn.Peer, conn.Local, conn.Remote)
-	in := s.begin(conn)
 	if ph, ok := st.handler.(*proxyHandler); ok {
-		ph.relayRaw(hctx, fd, &conn.Peer, func(o outcome) {
-			s.end(st, conn, in, o, src)
-			s.conns.Done()
-		})
+		s.relay(hctx, st, ph, fd, conn, src)
 		return
 	}
+	in := s.begin(conn)
 	h := st.handler.(*execHandler)
 	r, err := h.startRetry(hctx, s.log, &conn.Peer, conn.Instance, fd, true)
 	// The child has its copies; from now on its close is what the client
@@ -242,6 +239,17 @@ func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, f
 	}
 	h.noteProc(in, r)
 	go s.waitInstance(hctx, st, h, r, conn, in, src)
+}
+
+// relay registers conn's instance and relays its raw socket fd on ph's
+// engine; the connection ends (counters, log line, s.conns) when the
+// relay does.
+func (s *service) relay(ctx context.Context, st *settings, ph *proxyHandler, fd int, conn *Conn, src netip.Prefix) {
+	in := s.begin(conn)
+	ph.relayRaw(ctx, fd, &conn.Peer, func(o outcome) {
+		s.end(st, conn, in, o, src)
+		s.conns.Done()
+	})
 }
 
 // waitInstance waits for the program serving conn and ends the connection.

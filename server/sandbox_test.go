@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,8 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"go.uber.org/zap/zaptest"
 )
 
 func TestUIDInUse(t *testing.T) {
@@ -45,17 +42,7 @@ service "esc" {
 }
 `)
 	lockDir := t.TempDir()
-	srv, err := New(cfg, Options{Log: zaptest.NewLogger(t), DynamicUIDDir: lockDir, NoCgroups: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	srv, _ := startWith(t, cfg, Options{DynamicUIDDir: lockDir, NoCgroups: true})
 	addr := addrOf(t, srv, "esc")
 	pidOf := func() int {
 		c, err := net.Dial("tcp", addr)

@@ -65,7 +65,14 @@ func parse(t *testing.T, src string) *config.Config {
 // waits for Run to return.
 func start(t *testing.T, cfg *config.Config) (*Server, func()) {
 	t.Helper()
-	srv, err := New(cfg, Options{Log: zaptest.NewLogger(t)})
+	return startWith(t, cfg, Options{})
+}
+
+// startWith is start with opts (its Log is the test's).
+func startWith(t *testing.T, cfg *config.Config, opts Options) (*Server, func()) {
+	t.Helper()
+	opts.Log = zaptest.NewLogger(t)
+	srv, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -823,10 +830,10 @@ service "b" {
 	}
 }
 
-// TestReloadProxyPaths moves one socket between the relay engine (a plain
-// proxy), an exec service and a proxy that needs Relay (proxy_protocol
-// for a client on a UNIX socket, handed from the raw path to Relay),
-// and back: each client is served by what was loaded before its accept,
+// TestReloadProxyPaths moves one socket between the raw accept path (a
+// plain proxy), an exec service and a proxy the net package accepts
+// (accept_proxy_protocol, detached to the engine once its header is
+// read), and back: each client is served by what was loaded before its accept,
 // a relay accepted before the reloads keeps working, and shutdown ends
 // the engine's relays (goleak and the fd check of start see the rest).
 func TestReloadProxyPaths(t *testing.T) {

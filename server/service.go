@@ -375,11 +375,7 @@ func (s *service) relayDetached(ctx context.Context, st *settings, ph *proxyHand
 	}
 	c.Close()
 	conn.Instance = instanceName(s.name, seq, &conn.Peer, conn.Local, conn.Remote)
-	in := s.begin(conn)
-	ph.relayRaw(ctx, fd, &conn.Peer, func(o outcome) {
-		s.end(st, conn, in, o, src)
-		s.conns.Done()
-	})
+	s.relay(ctx, st, ph, fd, conn, src)
 	return true
 }
 
