@@ -924,23 +924,36 @@ func (h *timerHeap) pop() timer {
 	t := a[0]
 	n := len(a) - 1
 	a[0] = a[n]
-	a = a[:n]
-	for i := 0; ; {
+	*h = a[:n]
+	h.down(0)
+	return t
+}
+
+// down moves the timer at i down to its place.
+func (h *timerHeap) down(i int) {
+	a := *h
+	n := len(a)
+	for {
 		c := 2*i + 1
 		if c >= n {
-			break
+			return
 		}
 		if c+1 < n && a[c+1].at < a[c].at {
 			c++
 		}
 		if a[i].at <= a[c].at {
-			break
+			return
 		}
 		a[i], a[c] = a[c], a[i]
 		i = c
 	}
-	*h = a
-	return t
+}
+
+// init restores the heap order of any slice of timers.
+func (h *timerHeap) init() {
+	for i := len(*h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
 }
 
 // addTimer pushes t. Deadlines of connects that completed, and of relays
@@ -950,13 +963,17 @@ func (h *timerHeap) pop() timer {
 // with an idle timeout (each has one deadline in the heap).
 func (l *loop) addTimer(t timer) {
 	if len(l.timers) > 2*(l.connecting+l.idle)+64 {
-		old := l.timers
-		l.timers = l.timers[:0:0]
-		for _, o := range old {
+		// Keep the live deadlines in place and heapify them: a fresh
+		// slice per rebuild was an allocation every few dozen connects.
+		live := l.timers[:0]
+		for _, o := range l.timers {
 			if j := l.jobs[o.slot]; j != nil && j.gen == o.gen && (o.idle || j.Connecting) {
-				l.timers.push(o)
+				live = append(live, o)
 			}
 		}
+		clear(l.timers[len(live):])
+		l.timers = live
+		l.timers.init()
 	}
 	l.timers.push(t)
 }

@@ -476,3 +476,72 @@ func TestEnginePreamble(t *testing.T) {
 		})
 	}
 }
+
+// TestTimerHeap: pops come out in deadline order, after pushes and after
+// init of an unordered slice (addTimer's in-place rebuild).
+func TestTimerHeap(t *testing.T) {
+	var h timerHeap
+	ats := []int64{5, 3, 9, 1, 7, 3, 8, 2, 6, 4, 0}
+	for i, at := range ats {
+		h.push(timer{at: at, slot: int32(i)})
+	}
+	checkOrder := func(h timerHeap, n int) {
+		t.Helper()
+		last := int64(-1)
+		for range n {
+			tm := h.pop()
+			if tm.at < last {
+				t.Fatalf("popped %d after %d", tm.at, last)
+			}
+			last = tm.at
+		}
+		if len(h) != 0 {
+			t.Fatalf("%d timers left", len(h))
+		}
+	}
+	checkOrder(h, len(ats))
+	h = h[:0]
+	for _, at := range ats {
+		h = append(h, timer{at: at})
+	}
+	h.init()
+	checkOrder(h, len(ats))
+}
+
+// TestTimerRebuild: once stale deadlines outnumber the live ones, addTimer
+// drops the stale ones and keeps the live ones in deadline order.
+func TestTimerRebuild(t *testing.T) {
+	l := &loop{}
+	const n = 200
+	for i := range n {
+		// Every third job still connects; the others have connected,
+		// so their connect deadlines are stale.
+		j := &Job{gen: 1, Connecting: i%3 == 0}
+		if j.Connecting {
+			l.connecting++
+		}
+		l.jobs = append(l.jobs, j)
+	}
+	for i := range n {
+		// Deadlines in an order that is not the slots'.
+		l.addTimer(timer{at: int64((i * 7919) % n), slot: int32(i), gen: 1})
+	}
+	if len(l.timers) >= n {
+		t.Fatalf("%d timers after %d pushes: no rebuild", len(l.timers), n)
+	}
+	last := int64(-1)
+	live := 0
+	for len(l.timers) > 0 {
+		tm := l.timers.pop()
+		if tm.at < last {
+			t.Fatalf("popped %d after %d", tm.at, last)
+		}
+		last = tm.at
+		if l.jobs[tm.slot].Connecting {
+			live++
+		}
+	}
+	if want := (n + 2) / 3; live != want {
+		t.Fatalf("%d live deadlines kept, want %d", live, want)
+	}
+}
