@@ -2,7 +2,9 @@ package integration
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -10,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHelloWorldExample runs examples/hello-world.hcl as README says,
@@ -250,4 +253,66 @@ service "fdssocket" {
 	check("stderr=null", d.addr(1), "/dev/null")
 	check("stderr=socket", d.addr(2), "socket")
 	d.stop(filepath.Join(d.dir, "fds.sock"))
+}
+
+// TestEnvironmentProxied: with accept_proxy_protocol, a program's
+// environment names the client its PROXY header declares, and its stdin
+// starts after the header, both when the header is there when acceptd
+// accepts (taken off the raw socket at once) and when it comes later (read
+// on a goroutine of its own).
+func TestEnvironmentProxied(t *testing.T) {
+	d := startDaemon(t, `
+service "pp" {
+  listen                = ["127.0.0.1:{{PORT}}"]
+  accept_proxy_protocol = true
+  trusted_proxies       = ["127.0.0.0/8"]
+  max_connections       = 1
+  overflow              = "wait"
+  exec {
+    `+prog("env-after-line")+`
+  }
+}
+`, daemonOpts{})
+	header := func(i int) string {
+		return fmt.Sprintf("PROXY TCP4 192.0.2.%d 198.51.100.7 5555 80\r\n", i)
+	}
+	want := func(seq, i int) map[string]string {
+		ip := fmt.Sprintf("192.0.2.%d", i)
+		return map[string]string{
+			"PATH":              systemdPath,
+			"REMOTE_ADDR":       ip,
+			"REMOTE_PORT":       "5555",
+			"PROTO":             "TCP",
+			"TCPREMOTEIP":       ip,
+			"TCPREMOTEPORT":     "5555",
+			"TCPLOCALIP":        "198.51.100.7",
+			"TCPLOCALPORT":      "80",
+			"ACCEPTD_SERVICE":   "pp",
+			"ACCEPTD_INSTANCE":  fmt.Sprintf("pp@%d-198.51.100.7:80-%s:5555", seq, ip),
+			"ACCEPTD_TEST_PROG": "env-after-line",
+		}
+	}
+	// Late: acceptd accepts before any byte has come.
+	late := dial(t, d.addr(0))
+	time.Sleep(200 * time.Millisecond)
+	io.WriteString(late, header(1))
+	time.Sleep(200 * time.Millisecond)
+	// Its program holds the only slot now, but the accept loop went back
+	// to accept while the header was on its way. A filler it accepts
+	// there is refused (limit): then the loop waits for the slot.
+	filler := dial(t, d.addr(0))
+	io.WriteString(filler, header(9))
+	filler.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := filler.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("filler over max_connections: read %d, %v; want it refused", n, err)
+	}
+	// Queued: it waits in the backlog with its header sent, so that the
+	// header is all there when the slot is free and acceptd accepts it.
+	queued := dial(t, d.addr(0))
+	io.WriteString(queued, header(2)+"go\n")
+	time.Sleep(200 * time.Millisecond)
+	io.WriteString(late, "go\n")
+	diffEnv(t, envOf(t, late), want(0, 1))
+	diffEnv(t, envOf(t, queued), want(1, 2))
+	d.stop()
 }

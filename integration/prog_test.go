@@ -38,6 +38,16 @@ func runProg(mode string) int {
 		sort.Strings(env)
 		os.Stdout.WriteString(strings.Join(env, "\n") + "\n")
 		return 0
+	case "env-after-line":
+		// Hold the connection (and its max_connections slot) until the
+		// client sends a line, then report as "env" does.
+		var b [1]byte
+		for {
+			if n, err := os.Stdin.Read(b[:]); err != nil || (n == 1 && b[0] == '\n') {
+				break
+			}
+		}
+		return runProg("env")
 	case "fds":
 		b, _ := json.Marshal(selfReport())
 		os.Stdout.Write(append(b, '\n'))

@@ -27,21 +27,24 @@ import (
 // per instance then waits for the child.
 
 // fastExec reports whether connections on l for settings st take the raw
-// path: exec services with accept = true on TCP or UNIX stream sockets,
-// without a PROXY header to read first.
+// path: exec services with accept = true on TCP or UNIX stream sockets.
 func fastExec(st *settings, l *listener) bool {
 	ex := st.cfg.Exec
-	return ex != nil && ex.Accept && !st.cfg.AcceptProxyProtocol && streamListener(l)
+	return ex != nil && ex.Accept && streamListener(l)
 }
 
 // fastProxy reports whether connections on l for settings st are
 // accepted raw for the relay engine (see proxyHandler.engine): a proxy on
-// a TCP or UNIX stream socket, without a PROXY header to read first (such
-// a connection is accepted by the net package, and detached to the engine
-// once its header is read: service.relayDetached).
+// a TCP or UNIX stream socket.
+//
+// With accept_proxy_protocol, both take the client's PROXY header off the
+// raw socket when it is all there at accept (takeProxyHeader); one that
+// is not becomes a net.Conn whose header is read on a goroutine of its
+// own (service.handleProxied), and a proxy's is then detached to the
+// engine (service.relayDetached).
 func fastProxy(st *settings, l *listener) bool {
 	h, ok := st.handler.(*proxyHandler)
-	return ok && h.engine != nil && !st.cfg.AcceptProxyProtocol && streamListener(l)
+	return ok && h.engine != nil && streamListener(l)
 }
 
 // rawPath reports whether connections on l for settings st are accepted
@@ -206,6 +209,13 @@ func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, f
 			rawsock.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		}
 	}
+	var real *realPeer
+	if st.cfg.AcceptProxyProtocol {
+		var ok bool
+		if remoteIP, real, ok = s.rawProxied(hctx, st, fd, sa, remoteIP); !ok {
+			return
+		}
+	}
 	seq, src, why := s.take(st, remoteIP)
 	if why != "" {
 		s.refuseRaw(fd, sa, why)
@@ -214,6 +224,7 @@ func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, f
 
 	conn := &Conn{Seq: seq, Accepted: now}
 	conn.Remote, conn.Local = peerOf(fd, sa, l, &conn.Peer)
+	conn.setReal(real)
 	conn.Instance = instanceName(s.name, seq, &conn.Peer, conn.Local, conn.Remote)
 	if ph, ok := st.handler.(*proxyHandler); ok {
 		s.relay(hctx, st, ph, fd, conn, src)
@@ -239,6 +250,56 @@ func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, f
 	}
 	h.noteProc(in, r)
 	go s.waitInstance(hctx, st, h, r, conn, in, src)
+}
+
+// dispatchFD serves a raw accepted socket the net package's way: as a
+// net.Conn, through dispatch.
+func (s *service) dispatchFD(hctx context.Context, fd int) {
+	f := os.NewFile(uintptr(fd), "accepted")
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		s.log.Warn("accepted socket unusable", zap.Error(err))
+		return
+	}
+	s.dispatch(hctx, c)
+}
+
+// rawProxied is accept_proxy_protocol for a raw accepted socket from
+// remoteIP: the header is taken off at once when it is all there, and the
+// client it names is returned (real is nil for a LOCAL header or one
+// without IP addresses, when the socket's own peer stands). ok is false
+// when the connection is no longer the caller's: refused (not a trusted
+// proxy, a bad header), or handed to the net package's path to wait for
+// a header still on its way.
+func (s *service) rawProxied(hctx context.Context, st *settings, fd int, sa syscall.Sockaddr, remoteIP netip.Addr) (_ netip.Addr, real *realPeer, ok bool) {
+	if len(st.cfg.TrustedProxies) > 0 && !(acl{allow: st.cfg.TrustedProxies}).allows(remoteIP) {
+		s.refuseRaw(fd, sa, refusedProxyHdr)
+		return remoteIP, nil, false
+	}
+	hdr, err := takeProxyHeader(fd)
+	if err != nil {
+		// As handleProxied: logged at info, closed without a reset.
+		if ce := s.log.Check(zap.InfoLevel, "connection refused"); ce != nil {
+			remote := ""
+			if remoteIP.IsValid() {
+				remote = sockaddrPort(sa).String()
+			}
+			ce.Write(zap.String("remote", remote), zap.String("reason", string(refusedProxyHdr)), zap.Error(err))
+		}
+		rawsock.Close(fd)
+		s.refused.Add(1)
+		s.reasons.add(string(refusedProxyHdr))
+		return remoteIP, nil, false
+	}
+	if hdr == nil {
+		s.dispatchFD(hctx, fd)
+		return remoteIP, nil, false
+	}
+	if r, l, ok := realAddrs(hdr); ok {
+		return r.Addr().Unmap(), &realPeer{remote: r, local: l}, true
+	}
+	return remoteIP, nil, true
 }
 
 // relay registers conn's instance and relays its raw socket fd on ph's

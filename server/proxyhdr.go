@@ -72,36 +72,12 @@ func readProxyHeader(c net.Conn) (*proxyproto.Header, error) {
 	}
 	c.SetReadDeadline(time.Now().Add(proxyHeaderTimeout))
 	defer c.SetReadDeadline(time.Time{})
-	// Peek no more than a header can need: a v1 header fits in
-	// maxV1Header bytes, and a v2 header says its length in its first 16,
-	// so the buffer grows only for a v2 header with large TLVs. (A 64 KiB
-	// buffer per connection, copied into by every peek, cost more than
-	// the relaying of a short connection.)
 	buf := make([]byte, maxV1Header)
-	var n, hlen int
+	var b []byte
 	var perr error
 	err = rc.Read(func(fd uintptr) bool {
-		for {
-			var rerr error
-			n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_PEEK)
-			if errors.Is(rerr, unix.EAGAIN) {
-				return false
-			}
-			if rerr != nil {
-				perr = rerr
-				return true
-			}
-			if n == 0 {
-				perr = io.ErrUnexpectedEOF
-				return true
-			}
-			hlen, perr = headerLen(buf[:n])
-			if perr == nil && hlen > len(buf) {
-				buf = make([]byte, hlen)
-				continue
-			}
-			return perr != nil || (hlen > 0 && n >= hlen)
-		}
+		b, perr = peekHeader(int(fd), buf)
+		return perr != nil || b != nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read PROXY header: %w", err)
@@ -109,14 +85,90 @@ func readProxyHeader(c net.Conn) (*proxyproto.Header, error) {
 	if perr != nil {
 		return nil, fmt.Errorf("read PROXY header: %w", perr)
 	}
-	hdr, err := proxyproto.Read(bufio.NewReader(bytes.NewReader(buf[:hlen])))
+	hdr, err := parseHeader(b)
 	if err != nil {
-		return nil, fmt.Errorf("parse PROXY header: %w", err)
+		return nil, err
 	}
-	if _, err := io.ReadFull(c, buf[:hlen]); err != nil {
+	if _, err := io.ReadFull(c, b); err != nil {
 		return nil, fmt.Errorf("read PROXY header: %w", err)
 	}
 	return hdr, nil
+}
+
+// peekHeader peeks at the socket fd, without waiting, for a whole PROXY
+// header and returns its bytes: a prefix of buf, or of a larger buffer
+// for a v2 header with TLVs that buf cannot hold. It returns nil and no
+// error when the header has not all arrived yet.
+//
+// Peek no more than a header can need: a v1 header fits in maxV1Header
+// bytes, and a v2 header says its length in its first 16. (A 64 KiB
+// buffer per connection, copied into by every peek, cost more than the
+// relaying of a short connection.)
+func peekHeader(fd int, buf []byte) ([]byte, error) {
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		switch {
+		case errors.Is(err, unix.EAGAIN):
+			return nil, nil
+		case err != nil:
+			return nil, err
+		case n == 0:
+			return nil, io.ErrUnexpectedEOF
+		}
+		hlen, err := headerLen(buf[:n])
+		switch {
+		case err != nil:
+			return nil, err
+		case hlen > len(buf):
+			buf = make([]byte, hlen)
+		case hlen == 0 || n < hlen:
+			return nil, nil
+		default:
+			return buf[:hlen], nil
+		}
+	}
+}
+
+// parseHeader parses b, a whole PROXY header as peekHeader returns it.
+func parseHeader(b []byte) (*proxyproto.Header, error) {
+	// The parser reads at most 12 bytes ahead (its signature check).
+	hdr, err := proxyproto.Read(bufio.NewReaderSize(bytes.NewReader(b), 64))
+	if err != nil {
+		return nil, fmt.Errorf("parse PROXY header: %w", err)
+	}
+	return hdr, nil
+}
+
+// takeProxyHeader takes the PROXY header off a raw accepted socket when it
+// has all arrived, which it usually has by the time a busy accept loop
+// gets to the connection (a load balancer sends it with its first
+// packet): one peek and one read, and the connection stays on the raw
+// path. It returns the header's bytes' parse, or nil and no error when the
+// header is not all there yet.
+func takeProxyHeader(fd int) (*proxyproto.Header, error) {
+	var buf [maxV1Header]byte
+	b, err := peekHeader(fd, buf[:])
+	if b == nil || err != nil {
+		if err != nil {
+			err = fmt.Errorf("read PROXY header: %w", err)
+		}
+		return nil, err
+	}
+	hdr, err := parseHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	// The bytes are there (peeked): this read takes exactly them.
+	for {
+		n, err := unix.Read(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n != len(b) {
+			return nil, fmt.Errorf("read PROXY header: %d of %d bytes: %v", max(n, 0), len(b), err)
+		}
+		return hdr, nil
+	}
 }
 
 // realAddrs returns the client and local addresses a PROXY header

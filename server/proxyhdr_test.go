@@ -8,6 +8,7 @@ import (
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+	"golang.org/x/sys/unix"
 )
 
 // TestReadProxyHeaderPieces: readProxyHeader takes exactly the header off
@@ -69,6 +70,107 @@ func TestReadProxyHeaderPieces(t *testing.T) {
 			if !ok || remote.String() != "192.0.2.1:5555" || local.String() != "198.51.100.7:80" {
 				t.Errorf("addresses %v %v %v", remote, local, ok)
 			}
+			rest, err := io.ReadAll(s)
+			if err != nil || string(rest) != "payload" {
+				t.Errorf("after the header: %q, %v; want the payload", rest, err)
+			}
+		})
+	}
+}
+
+// TestTakeProxyHeader: on the raw accept path, takeProxyHeader takes a
+// header that has all arrived (and nothing after it), reports one still
+// on its way as not there yet without consuming a byte, and fails on bytes
+// that cannot start one.
+func TestTakeProxyHeader(t *testing.T) {
+	v1b := []byte("PROXY TCP4 192.0.2.1 198.51.100.7 5555 80\r\n")
+	v2 := &proxyproto.Header{
+		Version:           2,
+		Command:           proxyproto.PROXY,
+		TransportProtocol: proxyproto.TCPv4,
+		SourceAddr:        &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5555},
+		DestinationAddr:   &net.TCPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 80},
+	}
+	if err := v2.SetTLVs([]proxyproto.TLV{{Type: proxyproto.PP2_TYPE_AUTHORITY, Value: bytes.Repeat([]byte("a"), 300)}}); err != nil {
+		t.Fatal(err)
+	}
+	v2b, err := v2.Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name        string
+		first, rest []byte // rest: sent once first was found incomplete
+		bad         bool
+	}{
+		{name: "v1 whole", first: append(append([]byte{}, v1b...), "payload"...)},
+		{name: "v1 in two pieces", first: v1b[:20], rest: append(append([]byte{}, v1b[20:]...), "payload"...)},
+		{name: "v2 with long TLVs", first: append(append([]byte{}, v2b...), "payload"...)},
+		{name: "v2 in two pieces", first: v2b[:200], rest: append(append([]byte{}, v2b[200:]...), "payload"...)},
+		{name: "not a header", first: []byte("GET / HTTP/1.0\r\n\r\n"), bad: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			s, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			f, err := s.(*net.TCPConn).File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			fd := int(f.Fd())
+			// take retries until the bytes sent have arrived: nil, nil
+			// means "not all there", which the test must not mistake for
+			// bytes in flight on loopback.
+			take := func(want int) (*proxyproto.Header, error) {
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					hdr, err := takeProxyHeader(fd)
+					if hdr != nil || err != nil || time.Now().After(deadline) {
+						return hdr, err
+					}
+					var b [512]byte
+					if n, _, _ := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT); n >= want {
+						return takeProxyHeader(fd)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			c.Write(tc.first)
+			hdr, err := take(len(tc.first))
+			if tc.bad {
+				if err == nil {
+					t.Fatalf("takeProxyHeader = %v, nil; want an error", hdr)
+				}
+				return
+			}
+			if tc.rest != nil {
+				if hdr != nil || err != nil {
+					t.Fatalf("with %d bytes of the header: %v, %v; want nil, nil", len(tc.first), hdr, err)
+				}
+				c.Write(tc.rest)
+				hdr, err = take(len(tc.first) + len(tc.rest))
+			}
+			if err != nil || hdr == nil {
+				t.Fatalf("takeProxyHeader = %v, %v", hdr, err)
+			}
+			remote, local, ok := realAddrs(hdr)
+			if !ok || remote.String() != "192.0.2.1:5555" || local.String() != "198.51.100.7:80" {
+				t.Errorf("addresses %v %v %v", remote, local, ok)
+			}
+			c.(*net.TCPConn).CloseWrite()
 			rest, err := io.ReadAll(s)
 			if err != nil || string(rest) != "payload" {
 				t.Errorf("after the header: %q, %v; want the payload", rest, err)

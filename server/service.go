@@ -181,14 +181,7 @@ func dispatchAccepted(hctx context.Context, l *listener, fd int, sa syscall.Sock
 	s := l.svc.Load()
 	st := s.cur.Load()
 	if !rawPath(st, l) {
-		f := os.NewFile(uintptr(fd), "accepted")
-		c, err := net.FileConn(f)
-		f.Close()
-		if err != nil {
-			s.log.Warn("accepted socket unusable", zap.Error(err))
-			return
-		}
-		s.dispatch(hctx, c)
+		s.dispatchFD(hctx, fd)
 		return
 	}
 	if want := acceptFlags(st); want != flags {

@@ -76,11 +76,15 @@ func runConn(args []string) error {
 	send := fs.Int("send", 0, "bytes to send first (first byte 'e')")
 	expect := fs.Int("expect", -1, "bytes to read; <0: read until EOF and require at least one")
 	maxDur := fs.Duration("max", 30*time.Second, "stop starting connections after this long")
+	proxyHdr := fs.Bool("proxy-header", false, "send a PROXY v1 header before the bytes (for accept_proxy_protocol; the relay consumes it)")
 	fs.Parse(args)
 
 	msg := make([]byte, *send)
 	for i := range msg {
 		msg[i] = 'e'
+	}
+	if *proxyHdr {
+		msg = append([]byte(proxyV1Hello), msg...)
 	}
 	deadline := time.Now().Add(*maxDur)
 	var next atomic.Int64
@@ -120,6 +124,10 @@ func runConn(args []string) error {
 	}
 	return nil
 }
+
+// proxyV1Hello is the PROXY v1 header conn and hold send with
+// -proxy-header: a client from the documentation ranges.
+const proxyV1Hello = "PROXY TCP4 192.0.2.1 198.51.100.1 1000 443\r\n"
 
 func oneConn(addr string, msg []byte, expect int, buf []byte) error {
 	c, err := dial(addr)
@@ -251,7 +259,7 @@ func runHold(args []string) error {
 	defer cancel()
 	hello := []byte("ex")
 	if *proxyHdr {
-		hello = []byte("PROXY TCP4 192.0.2.1 198.51.100.1 1000 443\r\nex")
+		hello = []byte(proxyV1Hello + "ex")
 	}
 	conns := make([]net.Conn, *n)
 	var next atomic.Int64
