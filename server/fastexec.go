@@ -216,7 +216,7 @@ func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, f
 			return
 		}
 	}
-	seq, src, why := s.take(st, remoteIP)
+	seq, src, why := s.take(hctx, st, remoteIP)
 	if why != "" {
 		s.refuseRaw(fd, sa, why)
 		return

@@ -1080,3 +1080,44 @@ service "a" {
 	}
 	stop()
 }
+
+// TestProxiedOverflowWait: with overflow = "wait", a client accepted while
+// another's PROXY header was on its way waits for the slot that
+// connection then took, instead of being refused.
+func TestProxiedOverflowWait(t *testing.T) {
+	srv, _ := start(t, parse(t, `
+service "w" {
+  listen                = ["127.0.0.1:0"]
+  accept_proxy_protocol = true
+  max_connections       = 1
+  overflow              = "wait"
+  builtin               = "echo"
+}`))
+	addr := addrOf(t, srv, "w")
+	// The first client's header comes after acceptd has accepted it, and
+	// the accept loop has gone back to accept meanwhile.
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	time.Sleep(100 * time.Millisecond)
+	io.WriteString(first, "PROXY TCP4 192.0.2.1 198.51.100.1 1000 443\r\n")
+	waitFor(t, func() bool { return srv.Status().Services[0].Connected == 1 })
+	second, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	io.WriteString(second, "PROXY TCP4 192.0.2.2 198.51.100.1 1000 443\r\nsecond")
+	time.Sleep(200 * time.Millisecond)
+	if st := srv.Status().Services[0]; st.Refused != 0 || st.Connected != 1 {
+		t.Fatalf("while the first is served: refused %d, connected %d; want 0 and 1", st.Refused, st.Connected)
+	}
+	first.Close()
+	buf := make([]byte, 6)
+	second.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(second, buf); err != nil || string(buf) != "second" {
+		t.Fatalf("second client: %q, %v; want its echo once the first has gone", buf, err)
+	}
+}

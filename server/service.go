@@ -346,7 +346,7 @@ type realPeer struct{ remote, local netip.AddrPort }
 // admit applies allow/deny and the limits to a client at remoteIP and
 // starts handling c. The caller has not counted c in s.conns.
 func (s *service) admit(ctx context.Context, st *settings, c net.Conn, remoteIP netip.Addr, now time.Time, real *realPeer) {
-	seq, src, why := s.take(st, remoteIP)
+	seq, src, why := s.take(ctx, st, remoteIP)
 	if why != "" {
 		s.refuse(c, why, now)
 		return
@@ -403,11 +403,24 @@ func dupConn(c net.Conn) (int, error) {
 // admits the client it counts the connection (accepted, connected, and in
 // s.conns, which the caller's handler must mark done) and returns its
 // sequence number and per-source slot; else it says why not.
-func (s *service) take(st *settings, remoteIP netip.Addr) (seq uint64, src netip.Prefix, why refusal) {
+//
+// With overflow = "wait", a client over max_connections waits for a slot
+// (until ctx ends). The accept loop waits for one before it accepts, but
+// with accept_proxy_protocol the slot is taken once the header is read,
+// and a connection whose header was still on its way may have taken it
+// in between: the client the loop has accepted then waits, as it would
+// have in the backlog, rather than being refused.
+func (s *service) take(ctx context.Context, st *settings, remoteIP netip.Addr) (seq uint64, src netip.Prefix, why refusal) {
 	if !st.acl.allows(remoteIP) {
 		return 0, src, refusedDeny
 	}
-	if src, why = s.slots.acquire(remoteIP); why != "" {
+	for {
+		src, why = s.slots.acquire(remoteIP)
+		if why != refusedLimit || st.cfg.Overflow != config.OverflowWait || !s.slots.waitFree(ctx) {
+			break
+		}
+	}
+	if why != "" {
 		return 0, src, why
 	}
 	seq = s.seq.Add(1) - 1
