@@ -172,6 +172,11 @@ func unixAddr(sa unix.Sockaddr) net.Addr {
 	return &net.UnixAddr{Name: name, Net: "unix"}
 }
 
+// forwardSize bounds the client bytes passed on at connect (Job.Forward):
+// a client's first flight (a request, a TLS ClientHello) usually fits; the
+// rest is spliced by the engine. It is on the connecting goroutine's stack.
+const forwardSize = 4096
+
 // rawRelay is one raw client socket on its way to the engine: what a
 // connect attempt needs, and connect_retry's state between attempts.
 type rawRelay struct {
@@ -218,6 +223,8 @@ func (r *rawRelay) connect() {
 		return
 	}
 	r.job = relay.Job{Client: r.cfd, Backend: bfd, Connecting: connecting, ConnectTimeout: h.p.ConnectTimeout, IdleTimeout: h.p.IdleTimeout, Preamble: r.hdr, Done: r.done}
+	var first [forwardSize]byte
+	r.job.Forward(first[:])
 	if err := h.engine.Add(&r.job); err != nil {
 		// Closed: only a shutdown does that, after the accept loops
 		// have stopped; the client is not left hanging if it does.

@@ -167,3 +167,13 @@ func SoError(fd int) error {
 	}
 	return nil
 }
+
+// Connected reports whether fd's connect has completed (getpeername
+// succeeds), without taking a pending error off the socket as SO_ERROR
+// or a read would.
+func Connected(fd int) bool {
+	var rsa syscall.RawSockaddrAny
+	n := uint32(syscall.SizeofSockaddrAny)
+	_, _, e := unix.RawSyscall(unix.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
+	return e == 0
+}

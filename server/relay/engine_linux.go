@@ -67,6 +67,9 @@ type Job struct {
 	// it before going away ends the client-to-backend direction with a
 	// write error, as a relayed byte would.
 	Preamble []byte
+	// Sent counts client bytes already passed to the backend (Forward);
+	// they are counted in Result.In.
+	Sent int64
 	// IdleTimeout, when > 0, ends the relay with ErrIdleTimeout once no
 	// byte has moved either way for that long, counted from the
 	// backend's connect (Relay's Options.IdleTimeout).
@@ -86,6 +89,8 @@ type Job struct {
 	dir   [2]direction // 0: client -> backend, 1: backend -> client
 	err   error        // first real error
 	ended bool
+	// clientErr is a client error Forward's peek took off the socket.
+	clientErr error
 	// last is the loop's clock when bytes last moved; idleArmed: the
 	// job has its idle deadline in the loop's timer heap.
 	last      int64
@@ -443,9 +448,15 @@ func (l *loop) register(j *Job) {
 	}
 	l.gen = (l.gen + 1) & (1<<31 - 1)
 	j.gen = l.gen
-	j.dir[0] = direction{src: 0, dst: 1}
+	j.dir[0] = direction{src: 0, dst: 1, n: j.Sent}
 	j.dir[1] = direction{src: 1, dst: 0}
 	l.live++
+	if j.clientErr != nil {
+		// As if read here: a reset passed on, the relay ended.
+		l.record(j, fmt.Errorf("read from client: %w", j.clientErr))
+		l.end(j, nil, true)
+		return
+	}
 	if err := l.watch(j, 1); err != nil {
 		l.connectFailed(j, err)
 		return

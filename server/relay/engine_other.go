@@ -16,8 +16,14 @@ type Job struct {
 	Client, Backend int
 	Connecting      bool
 	ConnectTimeout  time.Duration
+	Preamble        []byte
+	Sent            int64
+	IdleTimeout     time.Duration
 	Done            func(Result)
 }
+
+// Forward does nothing: there is no engine on this platform.
+func (j *Job) Forward(buf []byte) {}
 
 // NewEngine returns nil: there is no engine on this platform.
 func NewEngine() *Engine { return nil }

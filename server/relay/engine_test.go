@@ -3,6 +3,7 @@
 package relay
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/acceptd/acceptd/internal/rawsock"
 	"github.com/acceptd/acceptd/internal/testutil"
 )
 
@@ -544,4 +546,137 @@ func TestTimerRebuild(t *testing.T) {
 	if want := (n + 2) / 3; live != want {
 		t.Fatalf("%d live deadlines kept, want %d", live, want)
 	}
+}
+
+// waitInq waits until fd has at least n bytes to read.
+func waitInq(t *testing.T, fd, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		q, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d bytes arrived", q, n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestJobForward: Forward sends the preamble and the client's first bytes
+// (up to its buffer) to a connected backend before the engine has the
+// job, and the engine relays the rest after them, counting all of the
+// client's bytes.
+func TestJobForward(t *testing.T) {
+	e := newEngine(t)
+	for _, kind := range []string{"tcp", "unix"} {
+		t.Run(kind, func(t *testing.T) {
+			ln := listen(t, kind)
+			defer ln.Close()
+			cl, cfd := clientPair(t)
+			bfd, connecting, err := dialRaw(t, kind, ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload := make([]byte, 10000)
+			for i := range payload {
+				payload[i] = byte(i * 7)
+			}
+			if err := send(cl, payload); err != nil {
+				t.Fatal(err)
+			}
+			waitInq(t, cfd, len(payload))
+			for connecting && !rawsock.Connected(bfd) {
+				time.Sleep(time.Millisecond)
+			}
+			hdr := []byte("PROXY UNKNOWN\r\n")
+			j := &Job{Client: cfd, Backend: bfd, Connecting: connecting, Preamble: hdr}
+			var buf [4096]byte
+			j.Forward(buf[:])
+			if j.Sent != int64(len(buf)) || j.Connecting || j.Preamble != nil {
+				t.Fatalf("after Forward: Sent %d, Connecting %v, Preamble %q; want %d, false, none", j.Sent, j.Connecting, j.Preamble, len(buf))
+			}
+			be, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer be.Close()
+			// Before the engine has the job: the preamble and the first
+			// 4096 bytes are at the backend already.
+			first := make([]byte, len(hdr)+len(buf))
+			be.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadFull(be, first); err != nil || !bytes.Equal(first, append(hdr, payload[:len(buf)]...)) {
+				t.Fatalf("backend's first %d bytes: %v; want the preamble and the client's first bytes", len(first), err)
+			}
+			done := add(t, e, j)
+			cl.(*net.TCPConn).CloseWrite()
+			sum, n, err := recvSum(be)
+			if err != nil || n != int64(len(payload)-len(buf)) || sum != sha256.Sum256(payload[len(buf):]) {
+				t.Fatalf("backend got %d more bytes (%v), want the client's other %d intact", n, err, len(payload)-len(buf))
+			}
+			be.Close()
+			if r := waitResult(t, done, 5*time.Second); r.Err != nil || r.In != int64(len(payload)) {
+				t.Errorf("result %+v, want In=%d", r, len(payload))
+			}
+		})
+	}
+}
+
+// TestJobForwardWaits: Forward leaves a job alone while the connect is in
+// progress (not a byte read off the client), and passes on a client's
+// reset that its peek met, which the engine then ends the relay with.
+func TestJobForwardWaits(t *testing.T) {
+	e := newEngine(t)
+	t.Run("connecting", func(t *testing.T) {
+		cl, cfd := clientPair(t)
+		bfd, connecting, err := dialRaw(t, "tcp", testutil.FullBacklog(t))
+		if err != nil || !connecting {
+			t.Fatalf("connect: %v, in progress %v", err, connecting)
+		}
+		defer unix.Close(bfd)
+		send(cl, []byte("hello"))
+		waitInq(t, cfd, 5)
+		j := &Job{Client: cfd, Backend: bfd, Connecting: true, Preamble: []byte("hdr")}
+		var buf [64]byte
+		j.Forward(buf[:])
+		if j.Sent != 0 || !j.Connecting || string(j.Preamble) != "hdr" {
+			t.Fatalf("after Forward: Sent %d, Connecting %v, Preamble %q", j.Sent, j.Connecting, j.Preamble)
+		}
+		waitInq(t, cfd, 5)
+		unix.Close(cfd)
+	})
+	t.Run("client reset", func(t *testing.T) {
+		ln := listen(t, "tcp")
+		defer ln.Close()
+		cl, cfd := clientPair(t)
+		bfd, connecting, err := dialRaw(t, "tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for connecting && !rawsock.Connected(bfd) {
+			time.Sleep(time.Millisecond)
+		}
+		cl.(*net.TCPConn).SetLinger(0)
+		cl.Close() // on loopback the reset has arrived when Close returns
+		j := &Job{Client: cfd, Backend: bfd}
+		var buf [64]byte
+		j.Forward(buf[:])
+		done := add(t, e, j)
+		be, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer be.Close()
+		be.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := be.Read(buf[:]); !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("backend read %v; want the client's reset passed on", err)
+		}
+		if r := waitResult(t, done, 5*time.Second); !errors.Is(r.Err, syscall.ECONNRESET) {
+			t.Errorf("result %+v, want the client's reset", r)
+		}
+	})
 }
