@@ -49,8 +49,8 @@
 // # Engine
 //
 // Relay is for conns the net package made. The server's proxies use the
-// Engine instead, except those that name their backend by host: raw non-blocking sockets from accept4 and a
-// non-blocking connect, relayed by a few event loops of the Engine's own
+// Engine instead, except those that name their backend by host: raw
+// non-blocking sockets from accept4 and a non-blocking connect, relayed by a few event loops of the Engine's own
 // (one per two Ps), each an edge-triggered epoll set in which every
 // socket is registered once. A relay is a Job (one allocation, its state
 // inline), not two goroutines; the loop finishes a connect in progress
@@ -58,15 +58,19 @@
 // relay's idle_timeout deadline), splices with the same
 // pooled pipes and the same discipline, and ends the relay with the same
 // rules as below (a PROXY header for the backend is Job.Preamble, sent
-// from the Job's own slice before the client's bytes); Job.Done is called by a reporter goroutine per loop, in
-// batches handed over once per loop turn, so that a Done that blocks (a
+// from the Job's own slice before the client's bytes); Job.Done is
+// called by a reporter goroutine per loop, in batches handed over once per loop turn, so that a Done that blocks (a
 // log write) does not stop the loop's other relays. When no pipe can be
 // made (acceptd at RLIMIT_NOFILE), a direction copies through a 64 KiB
 // buffer of its loop's until it is drained, and tries for a pipe again
 // next time: fd exhaustion stops new connections, never a working one. A
 // connect that fails hands the client back to the caller (Result.
 // ConnectFailed), which may fill the Job in anew and add it again
-// (connect_retry).
+// (connect_retry). Before adding a Job whose connect has completed, the
+// caller passes the PROXY header and the client's first bytes (up to
+// 4 KiB, peeked, sent, then read off) to the backend with Job.Forward,
+// as haproxy does right after its connect: the backend finds them with
+// its new connection rather than a loop turn later.
 // Shutdown ends the Engine's relays with AbortAll, as ctx ends Relay's.
 //
 // Why: per short relayed connection Relay's goroutines, netpoller
