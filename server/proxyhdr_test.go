@@ -11,10 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestReadProxyHeaderPieces: readProxyHeader takes exactly the header off
-// the socket, whether it arrives in pieces or with the payload, and a v2
-// header longer than its first peek (TLVs) included.
-func TestReadProxyHeaderPieces(t *testing.T) {
+// v2WithTLVs is a PROXY v2 header for 192.0.2.1:5555 -> 198.51.100.7:80
+// whose TLVs make it longer than a v1 header can be (the first peek).
+func v2WithTLVs(t *testing.T) []byte {
+	t.Helper()
 	v2 := &proxyproto.Header{
 		Version:           2,
 		Command:           proxyproto.PROXY,
@@ -25,10 +25,40 @@ func TestReadProxyHeaderPieces(t *testing.T) {
 	if err := v2.SetTLVs([]proxyproto.TLV{{Type: proxyproto.PP2_TYPE_AUTHORITY, Value: bytes.Repeat([]byte("a"), 300)}}); err != nil {
 		t.Fatal(err)
 	}
-	v2b, err := v2.Format()
+	b, err := v2.Format()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+// tcpPair returns both ends of a loopback TCP connection, closed when the
+// test ends.
+func tcpPair(t *testing.T) (dialed, accepted net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return c, s
+}
+
+// TestReadProxyHeaderPieces: readProxyHeader takes exactly the header off
+// the socket, whether it arrives in pieces or with the payload, and a v2
+// header longer than its first peek (TLVs) included.
+func TestReadProxyHeaderPieces(t *testing.T) {
+	v2b := v2WithTLVs(t)
 	v1b := []byte("PROXY TCP4 192.0.2.1 198.51.100.7 5555 80\r\n")
 	for _, tc := range []struct {
 		name   string
@@ -40,21 +70,7 @@ func TestReadProxyHeaderPieces(t *testing.T) {
 		{"v2 in three pieces", [][]byte{v2b[:10], v2b[10:200], append(append([]byte{}, v2b[200:]...), "payload"...)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			s, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			c, s := tcpPair(t)
 			go func() {
 				for _, p := range tc.pieces {
 					c.Write(p)
@@ -84,20 +100,7 @@ func TestReadProxyHeaderPieces(t *testing.T) {
 // that cannot start one.
 func TestTakeProxyHeader(t *testing.T) {
 	v1b := []byte("PROXY TCP4 192.0.2.1 198.51.100.7 5555 80\r\n")
-	v2 := &proxyproto.Header{
-		Version:           2,
-		Command:           proxyproto.PROXY,
-		TransportProtocol: proxyproto.TCPv4,
-		SourceAddr:        &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5555},
-		DestinationAddr:   &net.TCPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 80},
-	}
-	if err := v2.SetTLVs([]proxyproto.TLV{{Type: proxyproto.PP2_TYPE_AUTHORITY, Value: bytes.Repeat([]byte("a"), 300)}}); err != nil {
-		t.Fatal(err)
-	}
-	v2b, err := v2.Format()
-	if err != nil {
-		t.Fatal(err)
-	}
+	v2b := v2WithTLVs(t)
 	for _, tc := range []struct {
 		name        string
 		first, rest []byte // rest: sent once first was found incomplete
@@ -110,21 +113,7 @@ func TestTakeProxyHeader(t *testing.T) {
 		{name: "not a header", first: []byte("GET / HTTP/1.0\r\n\r\n"), bad: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			s, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			c, s := tcpPair(t)
 			f, err := s.(*net.TCPConn).File()
 			if err != nil {
 				t.Fatal(err)

@@ -433,19 +433,10 @@ func TestEnginePreamble(t *testing.T) {
 	for _, kind := range []string{"tcp", "unix"} {
 		t.Run(kind, func(t *testing.T) {
 			e := newEngine(t)
-			ln := listen(t, kind)
-			defer ln.Close()
-			cl, cfd := clientPair(t)
-			bfd, connecting, err := dialRaw(t, kind, ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			payload := make([]byte, 1<<20)
-			for i := range payload {
-				payload[i] = byte(i * 7)
-			}
+			ln, cl, j := backendJob(t, kind)
+			payload := pattern(1 << 20)
 			hdr := []byte("PROXY TCP4 192.0.2.1 192.0.2.2 1234 80\r\n")
-			j := &Job{Client: cfd, Backend: bfd, Connecting: connecting, Preamble: hdr}
+			j.Preamble = hdr
 			sent := make(chan error, 1)
 			go func() { sent <- send(cl, payload) }()
 			done := add(t, e, j)
@@ -548,6 +539,30 @@ func TestTimerRebuild(t *testing.T) {
 	}
 }
 
+// backendJob listens on kind, makes a client connection and starts a raw
+// connect to the listener: the listener, the test's end of the client and
+// the Job the server would add (Done unset).
+func backendJob(t *testing.T, kind string) (net.Listener, net.Conn, *Job) {
+	t.Helper()
+	ln := listen(t, kind)
+	t.Cleanup(func() { ln.Close() })
+	cl, cfd := clientPair(t)
+	bfd, connecting, err := dialRaw(t, kind, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln, cl, &Job{Client: cfd, Backend: bfd, Connecting: connecting}
+}
+
+// pattern returns n bytes that are not all alike.
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i * 7)
+	}
+	return b
+}
+
 // waitInq waits until fd has at least n bytes to read.
 func waitInq(t *testing.T, fd, n int) {
 	t.Helper()
@@ -575,26 +590,17 @@ func TestJobForward(t *testing.T) {
 	e := newEngine(t)
 	for _, kind := range []string{"tcp", "unix"} {
 		t.Run(kind, func(t *testing.T) {
-			ln := listen(t, kind)
-			defer ln.Close()
-			cl, cfd := clientPair(t)
-			bfd, connecting, err := dialRaw(t, kind, ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			payload := make([]byte, 10000)
-			for i := range payload {
-				payload[i] = byte(i * 7)
-			}
+			ln, cl, j := backendJob(t, kind)
+			payload := pattern(10000)
 			if err := send(cl, payload); err != nil {
 				t.Fatal(err)
 			}
-			waitInq(t, cfd, len(payload))
-			for connecting && !rawsock.Connected(bfd) {
+			waitInq(t, j.Client, len(payload))
+			for j.Connecting && !rawsock.Connected(j.Backend) {
 				time.Sleep(time.Millisecond)
 			}
 			hdr := []byte("PROXY UNKNOWN\r\n")
-			j := &Job{Client: cfd, Backend: bfd, Connecting: connecting, Preamble: hdr}
+			j.Preamble = hdr
 			var buf [4096]byte
 			j.Forward(buf[:])
 			if j.Sent != int64(len(buf)) || j.Connecting || j.Preamble != nil {
@@ -650,19 +656,12 @@ func TestJobForwardWaits(t *testing.T) {
 		unix.Close(cfd)
 	})
 	t.Run("client reset", func(t *testing.T) {
-		ln := listen(t, "tcp")
-		defer ln.Close()
-		cl, cfd := clientPair(t)
-		bfd, connecting, err := dialRaw(t, "tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for connecting && !rawsock.Connected(bfd) {
+		ln, cl, j := backendJob(t, "tcp")
+		for j.Connecting && !rawsock.Connected(j.Backend) {
 			time.Sleep(time.Millisecond)
 		}
 		cl.(*net.TCPConn).SetLinger(0)
 		cl.Close() // on loopback the reset has arrived when Close returns
-		j := &Job{Client: cfd, Backend: bfd}
 		var buf [64]byte
 		j.Forward(buf[:])
 		done := add(t, e, j)
