@@ -197,7 +197,7 @@ func sockaddrPort(sa syscall.Sockaddr) netip.AddrPort {
 // dispatchRaw applies allow/deny and limits to a raw accepted socket, then
 // starts the service's program on it, or hands it to the relay engine, all
 // on the accept loop's goroutine.
-func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, fd int, sa syscall.Sockaddr) {
+func (s *service) dispatchRaw(ctx, hctx context.Context, st *settings, l *listener, fd int, sa syscall.Sockaddr) {
 	now := time.Now()
 	var remoteIP netip.Addr
 	if _, ok := sa.(*syscall.SockaddrUnix); !ok {
@@ -216,7 +216,7 @@ func (s *service) dispatchRaw(hctx context.Context, st *settings, l *listener, f
 			return
 		}
 	}
-	seq, src, why := s.take(hctx, st, remoteIP)
+	seq, src, why := s.take(ctx, st, remoteIP)
 	if why != "" {
 		s.refuseRaw(fd, sa, why)
 		return

@@ -13,11 +13,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
+	"golang.org/x/sys/unix"
 
 	"github.com/acceptd/acceptd/config"
 	"github.com/acceptd/acceptd/internal/testutil"
@@ -1119,5 +1121,79 @@ service "w" {
 	second.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.ReadFull(second, buf); err != nil || string(buf) != "second" {
 		t.Fatalf("second client: %q, %v; want its echo once the first has gone", buf, err)
+	}
+}
+
+// TestProxiedWaitShutdown: an accept loop that waits for a slot (overflow
+// = "wait", its client's PROXY header there at accept, the slot taken by
+// a connection whose header came late) stops waiting when shutdown
+// begins, although the connection holding the slot is only stopped
+// after the loops have ended.
+func TestProxiedWaitShutdown(t *testing.T) {
+	srv, stop := start(t, parse(t, `
+service "w" {
+  listen                = ["127.0.0.1:0"]
+  accept_proxy_protocol = true
+  max_connections       = 1
+  overflow              = "wait"
+  exec {
+    command      = ["/bin/cat"]
+    stop_timeout = "1s"
+  }
+}`))
+	addr := addrOf(t, srv, "w")
+	// Accept only connections that have sent something: the loop then
+	// finds each client's bytes there when it accepts.
+	srv.mu.RLock()
+	for _, l := range srv.listeners {
+		rc, err := l.ln.(syscall.Conn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Control(func(fd uintptr) {
+			if err := unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, 30); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	srv.mu.RUnlock()
+	hdr := "PROXY TCP4 192.0.2.1 198.51.100.1 1000 443\r\n"
+	// The first client's header is cut in two: the loop accepts it with
+	// half a header, hands it to a goroutine and goes back to accept; the
+	// second half then makes it take the only slot.
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	io.WriteString(first, hdr[:10])
+	time.Sleep(200 * time.Millisecond)
+	io.WriteString(first, hdr[10:]+"one\n")
+	first.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(first, buf); err != nil || string(buf) != "one\n" {
+		t.Fatalf("first client: %q, %v", buf, err)
+	}
+	// The second, whole header at once: the loop accepts it and waits
+	// for the slot.
+	second, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	io.WriteString(second, hdr)
+	time.Sleep(200 * time.Millisecond)
+	stopped := make(chan struct{})
+	go func() {
+		stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(15 * time.Second):
+		// Let the slot go, so that the test can end.
+		first.Close()
+		<-stopped
+		t.Fatal("shutdown waited for the accept loop, which waited for a slot")
 	}
 }

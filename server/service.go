@@ -149,7 +149,7 @@ func serve(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 			}
 			flags := acceptFlags(st)
 			if fd, sa, err = acc.accept(flags); err == nil {
-				dispatchAccepted(hctx, l, fd, sa, flags)
+				dispatchAccepted(ctx, hctx, l, fd, sa, flags)
 			}
 		} else {
 			var c net.Conn
@@ -177,7 +177,10 @@ func serve(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 // flags are the accept's; a socket for settings that want the other
 // blocking mode is switched, and one for settings off the raw path
 // becomes a net.Conn.
-func dispatchAccepted(hctx context.Context, l *listener, fd int, sa syscall.Sockaddr, flags int) {
+//
+// ctx is the accept loops': a loop that waits for a slot (overflow =
+// "wait", see take) stops waiting when accepting stops.
+func dispatchAccepted(ctx, hctx context.Context, l *listener, fd int, sa syscall.Sockaddr, flags int) {
 	s := l.svc.Load()
 	st := s.cur.Load()
 	if !rawPath(st, l) {
@@ -190,7 +193,7 @@ func dispatchAccepted(hctx context.Context, l *listener, fd int, sa syscall.Sock
 			return
 		}
 	}
-	s.dispatchRaw(hctx, st, l, fd, sa)
+	s.dispatchRaw(ctx, hctx, st, l, fd, sa)
 }
 
 // acceptFailed handles an accept error and reports whether the loop goes
@@ -268,7 +271,7 @@ func serveMore(ctx, hctx context.Context, l *listener, idle *idleTracker) {
 			continue
 		}
 		delay = 0
-		dispatchAccepted(hctx, l, fd, sa, flags)
+		dispatchAccepted(ctx, hctx, l, fd, sa, flags)
 		idle.touch()
 	}
 }
@@ -337,7 +340,7 @@ func (s *service) dispatch(ctx context.Context, c net.Conn) {
 		go s.handleProxied(ctx, st, c, now)
 		return
 	}
-	s.admit(ctx, st, c, remoteIP, now, nil)
+	s.admit(ctx, nil, st, c, remoteIP, now, nil)
 }
 
 // realPeer is the client and local address a PROXY header declared.
@@ -345,8 +348,11 @@ type realPeer struct{ remote, local netip.AddrPort }
 
 // admit applies allow/deny and the limits to a client at remoteIP and
 // starts handling c. The caller has not counted c in s.conns.
-func (s *service) admit(ctx context.Context, st *settings, c net.Conn, remoteIP netip.Addr, now time.Time, real *realPeer) {
-	seq, src, why := s.take(ctx, st, remoteIP)
+//
+// wait is take's: nil on the accept loop, which waited for a free slot
+// before it accepted.
+func (s *service) admit(ctx, wait context.Context, st *settings, c net.Conn, remoteIP netip.Addr, now time.Time, real *realPeer) {
+	seq, src, why := s.take(wait, st, remoteIP)
 	if why != "" {
 		s.refuse(c, why, now)
 		return
@@ -404,19 +410,22 @@ func dupConn(c net.Conn) (int, error) {
 // s.conns, which the caller's handler must mark done) and returns its
 // sequence number and per-source slot; else it says why not.
 //
-// With overflow = "wait", a client over max_connections waits for a slot
-// (until ctx ends). The accept loop waits for one before it accepts, but
-// with accept_proxy_protocol the slot is taken once the header is read,
-// and a connection whose header was still on its way may have taken it
-// in between: the client the loop has accepted then waits, as it would
-// have in the backlog, rather than being refused.
-func (s *service) take(ctx context.Context, st *settings, remoteIP netip.Addr) (seq uint64, src netip.Prefix, why refusal) {
+// With overflow = "wait" and a non-nil wait, a client over
+// max_connections waits for a slot until wait ends. The accept loop waits
+// for one before it accepts, but with accept_proxy_protocol the slot is
+// taken once the header is read, and a connection whose header was still
+// on its way may have taken it in between: the client the loop has
+// accepted then waits, as it would have in the backlog, rather than being
+// refused. A loop must wait with its own context, which ends when
+// accepting stops: shutdown waits for the loops before it stops the
+// connections that hold the slots.
+func (s *service) take(wait context.Context, st *settings, remoteIP netip.Addr) (seq uint64, src netip.Prefix, why refusal) {
 	if !st.acl.allows(remoteIP) {
 		return 0, src, refusedDeny
 	}
 	for {
 		src, why = s.slots.acquire(remoteIP)
-		if why != refusedLimit || st.cfg.Overflow != config.OverflowWait || !s.slots.waitFree(ctx) {
+		if why != refusedLimit || st.cfg.Overflow != config.OverflowWait || wait == nil || !s.slots.waitFree(wait) {
 			break
 		}
 	}
@@ -453,7 +462,9 @@ func (s *service) handleProxied(ctx context.Context, st *settings, c net.Conn, n
 		real = &realPeer{remote: r, local: l}
 		remoteIP = r.Addr().Unmap()
 	}
-	s.admit(ctx, st, c, remoteIP, now, real)
+	// Off the accept loop: a wait for a slot ends with the handlers at
+	// the latest (shutdown's step 4), which does not wait for this.
+	s.admit(ctx, ctx, st, c, remoteIP, now, real)
 }
 
 // refuse closes c unserved and counts it. A refusal is logged at debug
