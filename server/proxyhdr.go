@@ -143,8 +143,8 @@ func parseHeader(b []byte) (*proxyproto.Header, error) {
 // has all arrived, which it usually has by the time a busy accept loop
 // gets to the connection (a load balancer sends it with its first
 // packet): one peek and one read, and the connection stays on the raw
-// path. It returns the header's bytes' parse, or nil and no error when the
-// header is not all there yet.
+// path. It returns the parsed header, or nil and no error when the header
+// is not all there yet.
 func takeProxyHeader(fd int) (*proxyproto.Header, error) {
 	var buf [maxV1Header]byte
 	b, err := peekHeader(fd, buf[:])
@@ -164,8 +164,11 @@ func takeProxyHeader(fd int) (*proxyproto.Header, error) {
 		if err == unix.EINTR {
 			continue
 		}
-		if err != nil || n != len(b) {
-			return nil, fmt.Errorf("read PROXY header: %d of %d bytes: %v", max(n, 0), len(b), err)
+		if err != nil {
+			return nil, fmt.Errorf("read PROXY header: %w", err)
+		}
+		if n != len(b) {
+			return nil, fmt.Errorf("read PROXY header: %d of its %d bytes", n, len(b))
 		}
 		return hdr, nil
 	}
