@@ -21,6 +21,8 @@ type slots struct {
 	// (and forgotten) when a slot is given back; nil while nobody waits,
 	// so that a connection's end costs no channel.
 	freed chan struct{}
+	// stopped: the server stops accepting; waitFree waits no more.
+	stopped bool
 
 	perSource map[netip.Prefix]int
 	maxSource int
@@ -38,6 +40,14 @@ func (s *slots) configure(c *config.Service) {
 	s.max = c.MaxConnections
 	s.maxSource = c.MaxConnectionsPerSource
 	s.prefix4, s.prefix6 = c.SourcePrefixV4, c.SourcePrefixV6
+	s.wakeLocked()
+	s.mu.Unlock()
+}
+
+// stop ends every wait for a slot, now and later (shutdown).
+func (s *slots) stop() {
+	s.mu.Lock()
+	s.stopped = true
 	s.wakeLocked()
 	s.mu.Unlock()
 }
@@ -118,10 +128,15 @@ func (s *slots) release(src netip.Prefix) {
 
 // waitFree blocks until fewer than max slots are taken, for overflow =
 // "wait": the accept loop then leaves further clients in the kernel's
-// backlog instead of accepting them. It reports false when ctx ends first.
+// backlog instead of accepting them. It reports false when ctx ends first
+// or the slots are stopped.
 func (s *slots) waitFree(ctx context.Context) bool {
 	for {
 		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
+			return false
+		}
 		if s.active < s.max {
 			s.mu.Unlock()
 			return true

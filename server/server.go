@@ -501,6 +501,11 @@ func (s *Server) shutdown(stopHandlers context.CancelFunc) {
 	for _, l := range listeners {
 		l.closeSocket()
 	}
+	// And end the waits for a slot (overflow = "wait"): a client whose
+	// PROXY header came in while the limit was reached is refused now.
+	for _, svc := range services {
+		svc.slots.stop()
+	}
 	// 2. Wait for every accept loop: no new connection can start after.
 	s.loops.Wait()
 

@@ -462,8 +462,8 @@ func (s *service) handleProxied(ctx context.Context, st *settings, c net.Conn, n
 		real = &realPeer{remote: r, local: l}
 		remoteIP = r.Addr().Unmap()
 	}
-	// Off the accept loop: a wait for a slot ends with the handlers at
-	// the latest (shutdown's step 4), which does not wait for this.
+	// Off the accept loop: a wait for a slot ends when shutdown stops
+	// the slots, or with the handlers.
 	s.admit(ctx, ctx, st, c, remoteIP, now, real)
 }
 
