@@ -137,6 +137,10 @@ type Socket struct {
 	IPv6Only    bool
 	KeepAlive   bool
 	NoDelay     bool
+	// DeferAccept is systemd's DeferAcceptSec=: a TCP listener's
+	// connections are accepted once the client has sent something, or
+	// after about this long (TCP_DEFER_ACCEPT, in whole seconds); 0: off.
+	DeferAccept time.Duration
 	// Mode is the permission of UNIX socket files; 0 leaves the umask's.
 	Mode os.FileMode
 	// Owner and Group are the resolved ids of the socket file; -1 keeps

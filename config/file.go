@@ -108,6 +108,8 @@ type fileSocket struct {
 	IPv6OnlyRange    hcl.Range `hcl:"ipv6_only,attr_value_range"`
 	KeepAlive        *bool     `hcl:"keepalive,optional"`
 	NoDelay          *bool     `hcl:"no_delay,optional"`
+	DeferAccept      *string   `hcl:"defer_accept,optional"`
+	DeferAcceptRange hcl.Range `hcl:"defer_accept,attr_value_range"`
 	Mode             *string   `hcl:"mode,optional"`
 	ModeRange        hcl.Range `hcl:"mode,attr_value_range"`
 	Owner            *string   `hcl:"owner,optional"`

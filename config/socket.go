@@ -26,6 +26,8 @@ func (d *decoder) socket(fs *fileSocket) (Socket, hcl.Diagnostics) {
 	s.IPv6Only = boolOr(fs.IPv6Only, false)
 	s.KeepAlive = boolOr(fs.KeepAlive, false)
 	s.NoDelay = boolOr(fs.NoDelay, false)
+	s.DeferAccept, more = duration(fs.DeferAccept, fs.DeferAcceptRange, "defer_accept", 0)
+	diags = append(diags, more...)
 
 	// mode, owner and group apply to socket files only and are ignored
 	// for other listeners: the contract's own example sets them on a TCP

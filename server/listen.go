@@ -6,9 +6,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -166,6 +168,13 @@ func setListenOptions(c syscall.RawConn, network string, opt config.Socket) erro
 		} else {
 			set(unix.SOL_IP, unix.IP_FREEBIND, opt.FreeBind, "free_bind")
 			set(unix.SOL_IP, unix.IP_TRANSPARENT, opt.Transparent, "transparent")
+		}
+		if d := opt.DeferAccept; d > 0 && serr == nil && strings.HasPrefix(network, "tcp") {
+			// Whole seconds, rounded up, as systemd's DeferAcceptSec=.
+			secs := int((d + time.Second - 1) / time.Second)
+			if err := unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, secs); err != nil {
+				serr = fmt.Errorf("set defer_accept: %w", err)
+			}
 		}
 	})
 	if err != nil {

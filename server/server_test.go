@@ -1197,3 +1197,34 @@ service "w" {
 		t.Fatal("shutdown waited for the accept loop, which waited for a slot")
 	}
 }
+
+// TestDeferAccept: with socket { defer_accept }, a TCP connection is not
+// accepted (not counted, no instance) until its client sends something.
+func TestDeferAccept(t *testing.T) {
+	srv, _ := start(t, parse(t, `
+service "d" {
+  listen  = ["127.0.0.1:0"]
+  builtin = "echo"
+  socket {
+    defer_accept = "30s"
+  }
+}`))
+	c, err := net.Dial("tcp", addrOf(t, srv, "d"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(300 * time.Millisecond)
+	if n := srv.Status().Services[0].Accepted; n != 0 {
+		t.Fatalf("accepted %d before the client sent anything; want 0", n)
+	}
+	io.WriteString(c, "x")
+	buf := make([]byte, 1)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil || buf[0] != 'x' {
+		t.Fatalf("echo after the first byte: %q, %v", buf, err)
+	}
+	if n := srv.Status().Services[0].Accepted; n != 1 {
+		t.Errorf("accepted %d; want 1", n)
+	}
+}

@@ -18,3 +18,13 @@ service "web" {
     idle_timeout    = 10
   }
 }
+
+service "late" {
+  listen = ["8081"]
+  socket {
+    defer_accept = "-5s"
+  }
+  proxy {
+    backend = "127.0.0.1:8000"
+  }
+}
