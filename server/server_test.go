@@ -537,11 +537,7 @@ service "default" {
 }`))
 	st := srv.Status().Services[0]
 	got := func(addr string) string {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := dial(t, addr)
 		c.Write([]byte("hi"))
 		c.(*net.TCPConn).CloseWrite()
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -627,11 +623,7 @@ service "pp" {
   builtin = "echo"
 }`))
 	addr := addrOf(t, srv, "pp")
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, addr)
 	// The header and the first payload bytes in one segment: the payload
 	// must reach the service, the header must not.
 	c.Write([]byte("PROXY TCP4 192.0.2.1 198.51.100.7 5555 80\r\nping"))
@@ -645,11 +637,7 @@ service "pp" {
 		t.Errorf("instances = %+v; want remote 192.0.2.1:5555 local 198.51.100.7:80", in)
 	}
 	// v2 from a client the allow list does not cover is refused.
-	d, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := dial(t, addr)
 	v2 := append([]byte{}, v2sig...)
 	v2 = append(v2, 0x21, 0x11, 0, 12, 203, 0, 113, 9, 127, 0, 0, 1, 0x30, 0x39, 0, 80)
 	d.Write(v2)
@@ -658,11 +646,7 @@ service "pp" {
 		t.Error("client outside allow served")
 	}
 	// No header at all: refused.
-	e, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := dial(t, addr)
 	e.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
 	e.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := e.Read(buf); err == nil {
@@ -693,11 +677,7 @@ service "pp" {
     proxy_protocol = "v1"
   }
 }`))
-	c, err := net.Dial("tcp", addrOf(t, srv, "pp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, addrOf(t, srv, "pp"))
 	c.Write([]byte("PROXY TCP4 192.0.2.1 198.51.100.7 5555 80\r\n"))
 	b, err := be.Accept()
 	if err != nil {
@@ -980,17 +960,25 @@ func echoBackend(t *testing.T, network, addr string) (net.Listener, *atomic.Int3
 	return be, accepted
 }
 
+// dial connects to addr over TCP; the connection is closed when the test
+// ends.
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // dialEach opens n TCP connections to addr, each sending first(i), closed
 // when the test ends.
 func dialEach(t *testing.T, addr string, n int, first func(i int) string) []net.Conn {
 	t.Helper()
 	clients := make([]net.Conn, n)
 	for i := range clients {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
+		c := dial(t, addr)
 		io.WriteString(c, first(i))
 		clients[i] = c
 	}
@@ -1098,19 +1086,11 @@ service "w" {
 	addr := addrOf(t, srv, "w")
 	// The first client's header comes after acceptd has accepted it, and
 	// the accept loop has gone back to accept meanwhile.
-	first, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
+	first := dial(t, addr)
 	time.Sleep(100 * time.Millisecond)
 	io.WriteString(first, "PROXY TCP4 192.0.2.1 198.51.100.1 1000 443\r\n")
 	waitFor(t, func() bool { return srv.Status().Services[0].Connected == 1 })
-	second, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
+	second := dial(t, addr)
 	io.WriteString(second, "PROXY TCP4 192.0.2.2 198.51.100.1 1000 443\r\nsecond")
 	time.Sleep(200 * time.Millisecond)
 	if st := srv.Status().Services[0]; st.Refused != 0 || st.Connected != 1 {
@@ -1161,11 +1141,7 @@ service "w" {
 	// The first client's header is cut in two: the loop accepts it with
 	// half a header, hands it to a goroutine and goes back to accept; the
 	// second half then makes it take the only slot.
-	first, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
+	first := dial(t, addr)
 	io.WriteString(first, hdr[:10])
 	time.Sleep(200 * time.Millisecond)
 	io.WriteString(first, hdr[10:]+"one\n")
@@ -1176,11 +1152,7 @@ service "w" {
 	}
 	// The second, whole header at once: the loop accepts it and waits
 	// for the slot.
-	second, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
+	second := dial(t, addr)
 	io.WriteString(second, hdr)
 	time.Sleep(200 * time.Millisecond)
 	stopped := make(chan struct{})
@@ -1209,11 +1181,7 @@ service "d" {
     defer_accept = "30s"
   }
 }`))
-	c, err := net.Dial("tcp", addrOf(t, srv, "d"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, addrOf(t, srv, "d"))
 	time.Sleep(300 * time.Millisecond)
 	if n := srv.Status().Services[0].Accepted; n != 0 {
 		t.Fatalf("accepted %d before the client sent anything; want 0", n)
