@@ -58,19 +58,19 @@ func (j *Job) Forward(buf []byte) {
 	case n == 0:
 		return // EOF: the engine reads it again
 	}
-	m, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(j.Backend), uintptr(unsafe.Pointer(&buf[0])), n, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, 0, 0)
-	if e != 0 || m == 0 {
+	m, err := rawSend(j.Backend, buf[:n])
+	if err != nil || m == 0 {
 		return
 	}
 	// The m bytes were peeked, so this read returns them all (a stream
 	// socket nobody else reads).
 	for {
-		k, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(j.Client), uintptr(unsafe.Pointer(&buf[0])), m)
-		if e == unix.EINTR {
+		k, err := rawRead(j.Client, buf[:m])
+		if err == unix.EINTR {
 			continue
 		}
-		if e == 0 {
-			j.Sent += int64(k)
+		if err == nil {
+			j.Sent += k
 		}
 		return
 	}
