@@ -273,33 +273,27 @@ func (s *service) dispatchFD(hctx context.Context, fd int) {
 // proxy, a bad header), or handed to the net package's path to wait for
 // a header still on its way.
 func (s *service) rawProxied(hctx context.Context, st *settings, fd int, sa syscall.Sockaddr, remoteIP netip.Addr) (_ netip.Addr, real *realPeer, ok bool) {
-	if len(st.cfg.TrustedProxies) > 0 && !(acl{allow: st.cfg.TrustedProxies}).allows(remoteIP) {
+	if untrustedProxy(st, remoteIP) {
 		s.refuseRaw(fd, sa, refusedProxyHdr)
 		return remoteIP, nil, false
 	}
 	hdr, err := takeProxyHeader(fd)
 	if err != nil {
-		// As handleProxied: logged at info, closed without a reset.
-		if ce := s.log.Check(zap.InfoLevel, "connection refused"); ce != nil {
-			remote := ""
-			if remoteIP.IsValid() {
-				remote = sockaddrPort(sa).String()
-			}
-			ce.Write(zap.String("remote", remote), zap.String("reason", string(refusedProxyHdr)), zap.Error(err))
-		}
+		// As handleProxied: closed without a reset.
 		rawsock.Close(fd)
-		s.refused.Add(1)
-		s.reasons.add(string(refusedProxyHdr))
+		remote := ""
+		if remoteIP.IsValid() {
+			remote = sockaddrPort(sa).String()
+		}
+		s.headerRefused(remote, err)
 		return remoteIP, nil, false
 	}
 	if hdr == nil {
 		s.dispatchFD(hctx, fd)
 		return remoteIP, nil, false
 	}
-	if r, l, ok := realAddrs(hdr); ok {
-		return r.Addr().Unmap(), &realPeer{remote: r, local: l}, true
-	}
-	return remoteIP, nil, true
+	remoteIP, real = realPeerOf(hdr, remoteIP)
+	return remoteIP, real, true
 }
 
 // relay registers conn's instance and relays its raw socket fd on ph's

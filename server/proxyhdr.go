@@ -187,3 +187,13 @@ func realAddrs(h *proxyproto.Header) (remote, local netip.AddrPort, ok bool) {
 	}
 	return src.AddrPort(), dst.AddrPort(), true
 }
+
+// realPeerOf is the client a PROXY header names and its address, or
+// remoteIP and nil when the header names none (LOCAL, not TCP over IP).
+func realPeerOf(hdr *proxyproto.Header, remoteIP netip.Addr) (netip.Addr, *realPeer) {
+	r, l, ok := realAddrs(hdr)
+	if !ok {
+		return remoteIP, nil
+	}
+	return r.Addr().Unmap(), &realPeer{remote: r, local: l}
+}

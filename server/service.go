@@ -330,7 +330,7 @@ func (s *service) dispatch(ctx context.Context, c net.Conn) {
 		}
 	}
 	if st.cfg.AcceptProxyProtocol {
-		if len(st.cfg.TrustedProxies) > 0 && !(acl{allow: st.cfg.TrustedProxies}).allows(remoteIP) {
+		if untrustedProxy(st, remoteIP) {
 			s.refuse(c, refusedProxyHdr, now)
 			return
 		}
@@ -393,6 +393,12 @@ func dupConn(c net.Conn) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	return dupFD(rc)
+}
+
+// dupFD duplicates rc's descriptor, close-on-exec. The duplicate shares
+// the open file: its O_NONBLOCK and the socket itself.
+func dupFD(rc syscall.RawConn) (int, error) {
 	fd, derr := -1, error(nil)
 	if err := rc.Control(func(f uintptr) {
 		fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0)
@@ -445,26 +451,35 @@ func (s *service) handleProxied(ctx context.Context, st *settings, c net.Conn, n
 	defer s.conns.Done()
 	hdr, err := readProxyHeader(c)
 	if err != nil {
-		if ce := s.log.Check(zap.InfoLevel, "connection refused"); ce != nil {
-			ce.Write(zap.String("remote", c.RemoteAddr().String()), zap.String("reason", string(refusedProxyHdr)), zap.Error(err))
-		}
 		c.Close()
-		s.refused.Add(1)
-		s.reasons.add(string(refusedProxyHdr))
+		s.headerRefused(c.RemoteAddr().String(), err)
 		return
 	}
 	var remoteIP netip.Addr
 	if tc, ok := c.(*net.TCPConn); ok {
 		remoteIP = tc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
 	}
-	var real *realPeer
-	if r, l, ok := realAddrs(hdr); ok {
-		real = &realPeer{remote: r, local: l}
-		remoteIP = r.Addr().Unmap()
-	}
+	remoteIP, real := realPeerOf(hdr, remoteIP)
 	// Off the accept loop: a wait for a slot ends when shutdown stops
 	// the slots, or with the handlers.
 	s.admit(ctx, ctx, st, c, remoteIP, now, real)
+}
+
+// untrustedProxy reports whether accept_proxy_protocol's trusted_proxies
+// leaves out a peer at ip (an empty list trusts every peer).
+func untrustedProxy(st *settings, ip netip.Addr) bool {
+	return len(st.cfg.TrustedProxies) > 0 && !(acl{allow: st.cfg.TrustedProxies}).allows(ip)
+}
+
+// headerRefused logs and counts a connection from remote refused for its
+// PROXY header (its socket already closed). Unlike the refusals at the
+// door it is logged at info: it means a misconfigured balancer.
+func (s *service) headerRefused(remote string, err error) {
+	if ce := s.log.Check(zap.InfoLevel, "connection refused"); ce != nil {
+		ce.Write(zap.String("remote", remote), zap.String("reason", string(refusedProxyHdr)), zap.Error(err))
+	}
+	s.refused.Add(1)
+	s.reasons.add(string(refusedProxyHdr))
 }
 
 // refuse closes c unserved and counts it. A refusal is logged at debug

@@ -38,13 +38,9 @@ func (l *listener) watcher() (syscall.RawConn, error) {
 		if err != nil {
 			return nil, err
 		}
-		var dup int
-		var derr error
-		if err := rc.Control(func(fd uintptr) { dup, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		dup, err := dupFD(rc)
+		if err != nil {
 			return nil, err
-		}
-		if derr != nil {
-			return nil, derr
 		}
 		// The duplicate shares O_NONBLOCK, so os.NewFile puts it in the
 		// poller.
