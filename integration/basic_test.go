@@ -111,6 +111,40 @@ service "envtcp" {
 	d.stop()
 }
 
+// TestEnvironmentWildcard: a program behind a wildcard listener learns
+// the address the client reached (a listener bound to one address gives
+// its own to every connection without asking the kernel, one that is not
+// must ask per connection).
+func TestEnvironmentWildcard(t *testing.T) {
+	listen := `"0.0.0.0:{{PORT}}"`
+	if haveIPv6() {
+		listen += `, "[::]:{{PORT}}"`
+	}
+	d := startDaemon(t, `
+service "wild" {
+  listen = [`+listen+`]
+  socket { ipv6_only = true }
+  exec {
+    `+prog("env")+`
+  }
+}
+`, daemonOpts{})
+	check := func(dialIP, localIP string, port int) {
+		t.Helper()
+		c := dial(t, net.JoinHostPort(dialIP, strconv.Itoa(port)))
+		env := envOf(t, c)
+		if env["TCPLOCALIP"] != localIP || env["TCPLOCALPORT"] != strconv.Itoa(port) {
+			t.Errorf("dialled %s port %d: TCPLOCALIP=%q TCPLOCALPORT=%q", dialIP, port, env["TCPLOCALIP"], env["TCPLOCALPORT"])
+		}
+	}
+	check("127.0.0.1", "127.0.0.1", d.ports[0])
+	check("127.0.0.2", "127.0.0.2", d.ports[0])
+	if haveIPv6() {
+		check("::1", "::1", d.ports[0])
+	}
+	d.stop()
+}
+
 // TestEnvironmentTCP6 checks the addresses of an IPv6 peer.
 func TestEnvironmentTCP6(t *testing.T) {
 	requireIPv6(t)

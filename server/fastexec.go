@@ -128,9 +128,44 @@ func (a *acceptor) accept(flags int) (int, syscall.Sockaddr, error) {
 }
 
 // rawAccess is a listener's descriptor access for raw accepts: watch (see
-// watcher), to accept on and to wait for the next connection on.
+// watcher), to accept on and to wait for the next connection on, and
+// local, the local address of every connection it accepts when that is
+// known from the listening socket (see fixedLocalOf).
 type rawAccess struct {
 	watch syscall.RawConn
+	local netip.AddrPort
+}
+
+// fixedLocal is the local address every raw accepted connection on l
+// has, when the listening socket tells it; zero when each must be asked.
+func (l *listener) fixedLocal() netip.AddrPort {
+	if ra := l.raw.Load(); ra != nil {
+		return ra.local
+	}
+	return netip.AddrPort{}
+}
+
+// fixedLocalOf returns the local address every connection accepted on the
+// TCP listening socket fd has: the one it is bound to, when that is one
+// IP address and the socket is not transparent (IP_TRANSPARENT accepts
+// connections to any address, and TPROXY sends them). A wildcard
+// listener's connections each have their own, for getsockname per
+// connection. A call fewer per connection on the raw path; the net
+// package asks every accepted socket.
+func fixedLocalOf(fd int) netip.AddrPort {
+	bound, ok := rawsock.LocalAddrPort(fd)
+	if !ok || bound.Addr().IsUnspecified() {
+		return netip.AddrPort{}
+	}
+	// Either option, asked of either family, reads the socket's one
+	// transparent flag; an error is a family that does not know the
+	// option.
+	for _, o := range [...][2]int{{unix.SOL_IP, unix.IP_TRANSPARENT}, {unix.SOL_IPV6, unix.IPV6_TRANSPARENT}} {
+		if v, err := unix.GetsockoptInt(fd, o[0], o[1]); err == nil && v != 0 {
+			return netip.AddrPort{}
+		}
+	}
+	return bound
 }
 
 // rawAccess returns l's rawAccess, making it on the first call: the
@@ -146,6 +181,7 @@ func (l *listener) rawAccess() (*rawAccess, error) {
 		return nil, err
 	}
 	ra := &rawAccess{watch: watch}
+	watch.Control(func(fd uintptr) { ra.local = fixedLocalOf(int(fd)) })
 	if !l.raw.CompareAndSwap(nil, ra) {
 		ra = l.raw.Load() // another loop made it first; watcher is shared
 	}
@@ -161,10 +197,11 @@ func peerOf(fd int, sa syscall.Sockaddr, l *listener, p *spawn.Conn) (remote, lo
 		p.Proto = "TCP"
 		r := sockaddrPort(a)
 		p.RemoteIP, p.RemotePort = r.Addr(), int(r.Port())
-		if lsa, err := syscall.Getsockname(fd); err == nil {
-			lp := sockaddrPort(lsa)
-			p.LocalIP, p.LocalPort = lp.Addr(), int(lp.Port())
+		lp := l.fixedLocal()
+		if !lp.IsValid() {
+			lp, _ = rawsock.LocalAddrPort(fd)
 		}
+		p.LocalIP, p.LocalPort = lp.Addr(), int(lp.Port())
 		return netip.AddrPortFrom(p.RemoteIP, uint16(p.RemotePort)).String(),
 			netip.AddrPortFrom(p.LocalIP, uint16(p.LocalPort)).String()
 	case *syscall.SockaddrUnix:

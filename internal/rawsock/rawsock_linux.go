@@ -15,6 +15,7 @@ package rawsock
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"syscall"
 	"unsafe"
@@ -129,6 +130,26 @@ func Accept4(fd, flags int) (int, syscall.Sockaddr, error) {
 	}
 	// A family acceptd does not listen on: keep the socket, no address.
 	return int(nfd), nil, nil
+}
+
+// LocalAddrPort returns the local IP address (IPv4-mapped ones unmapped)
+// and port of the TCP socket fd, from a raw getsockname; ok is false for
+// another family or on an error.
+func LocalAddrPort(fd int) (ap netip.AddrPort, ok bool) {
+	var rsa syscall.RawSockaddrAny
+	n := uint32(syscall.SizeofSockaddrAny)
+	if _, _, e := unix.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n))); e != 0 {
+		return ap, false
+	}
+	switch rsa.Addr.Family {
+	case syscall.AF_INET:
+		p := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&rsa))
+		return netip.AddrPortFrom(netip.AddrFrom4(p.Addr), uint16(ntohs(p.Port))), true
+	case syscall.AF_INET6:
+		p := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&rsa))
+		return netip.AddrPortFrom(netip.AddrFrom16(p.Addr).Unmap(), uint16(ntohs(p.Port))), true
+	}
+	return ap, false
 }
 
 // Close closes fd; the fd is gone whatever close returns.
