@@ -306,7 +306,10 @@ type loop struct {
 	intake []*Job
 	// ended is this turn's reports, handed to rep at its end.
 	ended []report
-	rep   *reporter
+	// handoff: jobs were added since the loop last slept, so the next
+	// sleep gives up the loop's P (see epollWaitHandoff).
+	handoff bool
+	rep     *reporter
 }
 
 // wakeTag marks the eventfd's epoll events (slots are >= 0).
@@ -346,9 +349,9 @@ func (l *loop) wakeUp() {
 	unix.RawSyscall(unix.SYS_WRITE, uintptr(l.wake), uintptr(unsafe.Pointer(&one)), 8)
 }
 
-// run is the loop's goroutine. Its one call that blocks, epoll_wait when
-// there is nothing to do, gives up the loop's P first
-// (epollWaitBlocking); everything else is raw and non-blocking.
+// run is the loop's goroutine. Its one call that blocks is epoll_wait
+// when there is nothing to do (see epollWaitHandoff); everything else is
+// raw and non-blocking.
 func (l *loop) run() {
 	defer close(l.done)
 	for {
@@ -373,10 +376,15 @@ func (l *loop) run() {
 				l.sleeping.Store(false)
 				continue
 			}
-			var e unix.Errno
-			if n, e = epollWaitBlocking(l.ep, &l.evs[0], len(l.evs), timeout); e != 0 {
-				err = e
+			if l.handoff {
+				var e unix.Errno
+				if n, e = epollWaitHandoff(l.ep, &l.evs[0], len(l.evs), timeout); e != 0 {
+					err = e
+				}
+			} else {
+				n, err = unix.EpollWait(l.ep, l.evs[:], timeout)
 			}
+			l.handoff = false
 			l.sleeping.Store(false)
 		}
 		if err == unix.EINTR {
@@ -424,6 +432,9 @@ func (l *loop) takeQueue() bool {
 	aborted, closing := l.aborted, l.closing
 	l.queued.Store(false)
 	l.mu.Unlock()
+	if len(l.intake) > 0 {
+		l.handoff = true
+	}
 	for i, j := range l.intake {
 		l.intake[i] = nil
 		if aborted != nil {
@@ -908,20 +919,29 @@ func rawEpollPoll(ep int, evs []unix.EpollEvent) (int, error) {
 }
 
 // A loop with nothing to do sleeps in epoll_wait. Through the syscall
-// package (entersyscall) it kept its P while it slept: under load,
-// sysmon found that P in a system call on two of its 20 µs ticks in a
-// row, took it back (a thread woken to run the accept loops, and the
-// loop's thread put to sleep on its return, with no P to go back to),
-// and went back to ticking every 20 µs for a millisecond or more.
-// entersyscallblock, the runtime's entry for a call known to block
-// (what the syscall package uses for calls such as wait4), hands the P
-// on at once instead: to a goroutine that is waiting for one, or to the
-// idle list, where the loop takes it back on its return when nobody
-// else has. Both are pushed linknames, kept for gVisor
-// (go.dev/issue/67401). Measured with /proc/PID/task/*/status around
-// 20,000 short connections to a TCP backend at 64 clients: sysmon's
-// sleeps 0.29 -> 0.10 per connection, all of acceptd's voluntary
-// switches 0.49 -> 0.27, its CPU 146 -> 131 µs per connection.
+// package (entersyscall) it keeps its P while it sleeps. While
+// connections are coming in, the accept loops keep the other Ps busy,
+// and sysmon, finding the loop's P in a system call on two of its 20 µs
+// ticks in a row, took it back: a thread woken to run it, the loop's
+// thread put to sleep on its return with no P to go back to, and sysmon
+// ticking every 20 µs again for a millisecond or more. So a loop that
+// took new jobs since it last slept sleeps through entersyscallblock,
+// the runtime's entry for a call known to block (the syscall package's
+// for calls such as wait4): the P goes at once to a goroutine waiting
+// for one, or to the idle list, where the loop takes it back on its
+// return when nobody else has. Measured with /proc/PID/task/*/status
+// around 20,000 short connections to a TCP backend at 64 clients:
+// sysmon's sleeps 0.29 -> 0.10 per connection, all of acceptd's
+// voluntary switches 0.49 -> 0.27, its CPU 146 -> 131 µs per
+// connection.
+//
+// A loop that only relays (one bulk stream) keeps entersyscall: there,
+// with the other P idle, entersyscallblock's hand-off wakes a thread to
+// poll the network each time the loop sleeps (3-4x the voluntary
+// switches per MB), and sysmon has nothing to take back.
+//
+// entersyscallblock and exitsyscall are pushed linknames, kept for
+// gVisor (go.dev/issue/67401).
 
 //go:linkname entersyscallblock runtime.entersyscallblock
 func entersyscallblock()
@@ -929,15 +949,15 @@ func entersyscallblock()
 //go:linkname exitsyscall runtime.exitsyscall
 func exitsyscall()
 
-// epollWaitBlocking is epoll_wait on ep into evs[:n] for up to msec
-// milliseconds (-1: no limit), outside the runtime's accounting of the
-// loop's P. Between entersyscallblock and exitsyscall nothing may grow
-// the stack or be instrumented: nosplit and norace, as the syscall
+// epollWaitHandoff is epoll_wait on ep into evs[:n] for up to msec
+// milliseconds (-1: no limit), with the loop's P handed off for the
+// wait. Between entersyscallblock and exitsyscall nothing may grow the
+// stack or be instrumented: nosplit and norace, as the syscall
 // package's own system calls, and only nosplit calls.
 //
 //go:nosplit
 //go:norace
-func epollWaitBlocking(ep int, evs *unix.EpollEvent, n, msec int) (int, unix.Errno) {
+func epollWaitHandoff(ep int, evs *unix.EpollEvent, n, msec int) (int, unix.Errno) {
 	entersyscallblock()
 	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(evs)), uintptr(n), uintptr(msec), 0, 0)
 	exitsyscall()
