@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/acceptd/acceptd/config"
+	"github.com/acceptd/acceptd/internal/rawsock"
 	"github.com/acceptd/acceptd/spawn"
 )
 
@@ -37,6 +39,8 @@ type execHandler struct {
 	// euid and egid are acceptd's own, shown for instances that run as
 	// acceptd's user (read once: they do not change).
 	euid, egid int64
+	// stderrBufs holds copyStderr's readers (*bufio.Reader).
+	stderrBufs sync.Pool
 }
 
 func newExecHandler(svc *config.Service, devNull int, log *zap.Logger, obs Observer, sb *sandbox) *execHandler {
@@ -153,13 +157,13 @@ func (h *execHandler) start(peer *spawn.Conn, instance string, fd int, blocking 
 	case config.StderrInherit:
 		stderr = 2
 	case config.StderrLog:
-		r, w, err := os.Pipe()
+		r, w, err := stderrPipe()
 		if err != nil {
 			return running{}, fmt.Errorf("stderr pipe: %w", err)
 		}
-		defer w.Close()
+		defer rawsock.Close(w)
 		logR = r
-		stderr = int(w.Fd())
+		stderr = w
 	}
 	r, err := h.launch(h.spec(peer, instance, fd, stderr), instance)
 	if err != nil {
@@ -327,12 +331,47 @@ func (h *execHandler) finish(ctx context.Context, r running, instance string) ou
 	return o
 }
 
+// stderrPipe makes the pipe through which a child's stderr is logged: the
+// read end non-blocking and in the netpoller, the write end (the child's)
+// blocking and a plain descriptor for the caller to close once the child
+// has it. os.Pipe puts both ends in the netpoller, and the child's end
+// must then be made blocking again: per connection, four fcntl calls and
+// an epoll_ctl pair more, through the runtime's syscall path.
+func stderrPipe() (r *os.File, w int, err error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return nil, -1, os.NewSyscallError("pipe2", err)
+	}
+	// The read end's file status flags are its own (O_RDONLY, which
+	// F_SETFL leaves alone): O_NONBLOCK is all it gets.
+	if _, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(p[0]), unix.F_SETFL, unix.O_NONBLOCK); e != 0 {
+		rawsock.Close(p[0])
+		rawsock.Close(p[1])
+		return nil, -1, os.NewSyscallError("fcntl", e)
+	}
+	return os.NewFile(uintptr(p[0]), "stderr"), p[1], nil
+}
+
+// stderrBufSize is the line buffer of copyStderr.
+const stderrBufSize = 4096
+
 // copyStderr logs each line the child writes to stderr, until every holder
 // of the pipe's write end has closed it.
 func (h *execHandler) copyStderr(r *os.File, instance string, pid int, done chan<- struct{}) {
 	defer close(done)
 	defer r.Close()
-	br := bufio.NewReaderSize(r, 4096)
+	// Most programs write nothing to stderr: the buffer is reused, not
+	// made per connection.
+	br, _ := h.stderrBufs.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(r, stderrBufSize)
+	} else {
+		br.Reset(r)
+	}
+	defer func() {
+		br.Reset(nil)
+		h.stderrBufs.Put(br)
+	}()
 	for {
 		// A line longer than the buffer is logged in pieces rather than
 		// left unread: a child blocked on a full stderr pipe would hang.

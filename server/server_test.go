@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +19,9 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
 
 	"github.com/acceptd/acceptd/config"
@@ -70,10 +73,12 @@ func start(t *testing.T, cfg *config.Config) (*Server, func()) {
 	return startWith(t, cfg, Options{})
 }
 
-// startWith is start with opts (its Log is the test's).
+// startWith is start with opts (its Log the test's unless set).
 func startWith(t *testing.T, cfg *config.Config, opts Options) (*Server, func()) {
 	t.Helper()
-	opts.Log = zaptest.NewLogger(t)
+	if opts.Log == nil {
+		opts.Log = zaptest.NewLogger(t)
+	}
 	srv, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -1194,5 +1199,40 @@ service "d" {
 	}
 	if n := srv.Status().Services[0].Accepted; n != 1 {
 		t.Errorf("accepted %d; want 1", n)
+	}
+}
+
+// TestStderrLog: each line a program writes to stderr is logged with its
+// instance, a line longer than the reader's buffer in pieces, connection
+// after connection (the readers are reused).
+func TestStderrLog(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	srv, stop := startWith(t, parse(t, `
+service "err" {
+  listen = ["127.0.0.1:0"]
+  exec {
+    command = ["/bin/sh", "-c", "printf '%05000d\\n' 0 >&2; echo second >&2; echo out"]
+  }
+}`), Options{Log: zap.New(core)})
+	const conns = 3
+	for i := 0; i < conns; i++ {
+		c := dial(t, addrOf(t, srv, "err"))
+		if got, err := io.ReadAll(c); err != nil || string(got) != "out\n" {
+			t.Fatalf("connection %d: %q, %v", i, got, err)
+		}
+	}
+	stop()
+	long := fmt.Sprintf("%05000d", 0)
+	for i := 0; i < conns; i++ {
+		var got []string
+		for _, e := range logs.All() {
+			if e.ContextMap()["stream"] == "stderr" && strings.HasPrefix(e.ContextMap()["instance"].(string), fmt.Sprintf("err@%d-", i)) {
+				got = append(got, e.Message)
+			}
+		}
+		want := []string{long[:stderrBufSize], long[stderrBufSize:], "second"}
+		if !slices.Equal(got, want) {
+			t.Errorf("connection %d: stderr logged as %d lines %.40q..., want %d", i, len(got), got, len(want))
+		}
 	}
 }
