@@ -70,7 +70,11 @@
 // caller passes the PROXY header and the client's first bytes (up to
 // 4 KiB, peeked, sent, then read off) to the backend with Job.Forward,
 // as haproxy does right after its connect: the backend finds them with
-// its new connection rather than a loop turn later.
+// its new connection rather than a loop turn later. A loop sleeps in
+// epoll_wait only when it has nothing to do; after a turn that took new
+// jobs it gives up its P for that sleep (entersyscallblock), so that
+// under load sysmon does not take the P back from under it
+// (epollWaitHandoff has the figures).
 // Shutdown ends the Engine's relays with AbortAll, as ctx ends Relay's.
 //
 // Why: per short relayed connection Relay's goroutines, netpoller
