@@ -105,6 +105,12 @@ func (h *execHandler) spec(peer *spawn.Conn, instance string, fd int, stderr int
 		// private_network: a network namespace with lo only; the
 		// connection, made in acceptd's namespace, keeps working.
 		PrivateNetwork: h.ex.PrivateNetwork,
+		// A per-connection instance does not hold the spawning thread
+		// (an accept loop) until its exec; a failed exec is refused
+		// when it is reaped (see finish). A wait-mode owner's is
+		// known at once, to back off before the socket is watched
+		// again.
+		NoExecWait: peer != nil,
 	}
 	if h.ex.Pass == config.PassListenFDs {
 		// As systemd passes sockets: fd 3, LISTEN_FDS=1, LISTEN_PID the
@@ -322,6 +328,11 @@ func (h *execHandler) finish(ctx context.Context, r running, instance string) ou
 			<-logDone
 		}
 		t.Stop()
+	}
+	if res.ExecErr != nil {
+		// The program never ran (Spec.NoExecWait): refused, as a
+		// spawn that fails in Start is.
+		return outcome{refused: refusedSpawn, err: res.ExecErr}
 	}
 	o := outcome{result: &res, err: err}
 	o.failed = !res.Exited || (res.ExitCode != 0 && !h.ex.IgnoreExitStatus)

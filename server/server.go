@@ -23,7 +23,9 @@ import (
 // Observer receives hot-path observations for metrics. Its methods must be
 // cheap and safe for concurrent use.
 type Observer interface {
-	// SpawnLatency is the time from accept to the child's exec.
+	// SpawnLatency is the time from accept to the child's start (its
+	// exec follows without acceptd waiting for it; see
+	// spawn.Spec.NoExecWait).
 	SpawnLatency(service string, d time.Duration)
 	// ConnectionEnded is called once per served connection.
 	ConnectionEnded(service string, d time.Duration)

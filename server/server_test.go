@@ -755,9 +755,16 @@ service "hi" {
 	if _, err := srv.Apply(cfgFor("wait")); err != nil {
 		t.Fatal(err)
 	}
-	// The extra loops notice at their next connection and end.
-	for i := 0; i < 10 && loopsOf() != 0; i++ {
-		ask()
+	// The extra loops notice at their next connection and end. Clients
+	// come several at a time: a loop whose spawn does not wait for the
+	// exec is back in accept at once, and would take a lone client
+	// after another.
+	for i := 0; i < 50 && loopsOf() != 0; i++ {
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(ask)
+		}
+		wg.Wait()
 	}
 	if n := loopsOf(); n != 0 {
 		t.Fatalf("%d extra loops with overflow = wait", n)
@@ -1234,5 +1241,47 @@ service "err" {
 		if !slices.Equal(got, want) {
 			t.Errorf("connection %d: stderr logged as %d lines %.40q..., want %d", i, len(got), got, len(want))
 		}
+	}
+}
+
+// TestExecFailsAfterStart: a per-connection program that cannot be run
+// any more (it was removed after the configuration was read) is refused
+// with reason "spawn" and logged with the exec's error; the client sees
+// the connection close, and the next connection is served.
+func TestExecFailsAfterStart(t *testing.T) {
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "hello")
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\necho hello\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.InfoLevel)
+	srv, stop := startWith(t, parse(t, `
+service "gone" {
+  listen = ["127.0.0.1:0"]
+  exec {
+    command = ["`+prog+`"]
+  }
+}`), Options{Log: zap.New(core)})
+	addr := addrOf(t, srv, "gone")
+	if got, err := io.ReadAll(dial(t, addr)); err != nil || string(got) != "hello\n" {
+		t.Fatalf("before: %q, %v", got, err)
+	}
+	if err := os.Remove(prog); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, addr)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := io.ReadAll(c); err != nil || len(got) != 0 {
+		t.Fatalf("after: %q, %v; want EOF", got, err)
+	}
+	waitFor(t, func() bool { return srv.Status().Services[0].Connected == 0 })
+	st := srv.Status().Services[0]
+	if st.Accepted != 2 || st.Refused != 1 || st.RefusedReasons["spawn"] != 1 {
+		t.Errorf("accepted %d refused %d reasons %v; want 2, 1, spawn:1", st.Accepted, st.Refused, st.RefusedReasons)
+	}
+	stop()
+	refused := logs.FilterMessage("connection refused").All()
+	if len(refused) != 1 || !strings.Contains(fmt.Sprint(refused[0].ContextMap()["error"]), "spawn "+prog+": no such file or directory") {
+		t.Errorf("refusals logged: %v", refused)
 	}
 }

@@ -16,6 +16,12 @@
 // second time per spawn (vfork_linux_amd64.go has the measurements).
 // The helper path, and other platforms, use [syscall.ForkExec].
 //
+// With [Spec.NoExecWait] (acceptd's per-connection instances) that child
+// does not run on the spawning thread's stack while the kernel suspends
+// the thread until the exec (CLONE_VFORK): it gets a small stack of its
+// own in the shared address space, and Start returns as soon as it
+// exists. A failed exec is then reported by Wait ([Result.ExecErr]).
+//
 // A child may be born in a cgroup v2 of its own ([Spec.CgroupFD], clone3
 // with CLONE_INTO_CGROUP) and under another root ([Spec.Chroot]) on that
 // same path. Subpackage uidpool hands out dynamic users, subpackage cgroup

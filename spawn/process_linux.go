@@ -33,6 +33,11 @@ type Process struct {
 	pidfile *os.File
 	timer   *time.Timer // the escalation when there is no pidfile
 
+	// beside is the memory of a child started with Spec.NoExecWait,
+	// kept until it is reaped; its execErr tells whether it ever ran
+	// the program. Nil otherwise.
+	beside interface{ execErr() syscall.Errno }
+
 	waitOnce sync.Once
 	done     chan struct{}
 	result   Result
@@ -270,6 +275,12 @@ func (p *Process) wait() {
 		return
 	}
 	p.result = resultOf(ws, &ru, end.Sub(p.started))
+	if p.beside != nil {
+		if e := p.beside.execErr(); e != 0 {
+			p.result.ExecErr = fmt.Errorf("spawn %s: %w", p.path, e)
+		}
+		p.beside = nil
+	}
 }
 
 // exited reports whether the child has exited, without reaping it and

@@ -102,6 +102,13 @@ type Spec struct {
 	// StopTimeout is the time between SIGTERM and SIGKILL in
 	// [Process.Stop]; 0 means [DefaultStopTimeout].
 	StopTimeout time.Duration
+
+	// NoExecWait lets Start return as soon as the child exists, before
+	// it has exec'd the program, on the plain path of linux/amd64
+	// (elsewhere, and under the race detector, it changes nothing). A failure before or in execve (a
+	// program gone since the configuration was read, a refused setuid)
+	// is then not Start's error but Wait's Result.ExecErr.
+	NoExecWait bool
 }
 
 // needsHelper reports whether s asks for something only the helper can do.
@@ -123,6 +130,10 @@ type Result struct {
 	MaxRSS            int64
 	// Duration is the time from Start to the exit being noticed.
 	Duration time.Duration
+	// ExecErr is set when a child started with Spec.NoExecWait never
+	// ran the program: it failed before or in execve (wrapped as
+	// "spawn PATH: ..."), and exited with status 253.
+	ExecErr error
 }
 
 // Success reports whether the child exited with status 0.

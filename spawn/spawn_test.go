@@ -31,15 +31,20 @@ func testExe(t testing.TB) string {
 	return exe
 }
 
+// besideEnv, set, makes progSpec's Specs NoExecWait (see
+// TestNoExecWaitSuite).
+const besideEnv = "ACCEPTD_SPAWN_TEST_BESIDE"
+
 // progSpec returns a Spec that runs the test program prog on the plain
 // path (Umask -1).
 func progSpec(t testing.TB, prog string, args ...string) *spawn.Spec {
 	exe := testExe(t)
 	return &spawn.Spec{
-		Path:  exe,
-		Args:  append([]string{"spawn-test-" + prog}, args...),
-		Env:   []string{progEnv + "=" + prog},
-		Umask: -1,
+		Path:       exe,
+		Args:       append([]string{"spawn-test-" + prog}, args...),
+		Env:        []string{progEnv + "=" + prog},
+		Umask:      -1,
+		NoExecWait: os.Getenv(besideEnv) != "",
 	}
 }
 
@@ -705,5 +710,75 @@ func TestWaitAfterForeignReap(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Wait still waiting for a child reaped by somebody else")
+	}
+}
+
+// TestNoExecWait: a child that cannot run its program is started
+// without an error; Wait reports the failure as ExecErr, with status
+// 253, and nothing of it is left.
+func TestNoExecWait(t *testing.T) {
+	if spawn.RaceEnabled {
+		t.Skip("the race detector's build waits for the exec")
+	}
+	tests := []struct {
+		name   string
+		spec   spawn.Spec
+		prefix string
+	}{
+		{name: "missing", spec: spawn.Spec{Path: "/nonexistent/x", Umask: -1, NoExecWait: true}, prefix: "spawn /nonexistent/x: "},
+		{name: "dir", spec: spawn.Spec{Path: "/bin/true", Dir: "/nonexistent", Umask: -1, NoExecWait: true}, prefix: "spawn /bin/true: "},
+	}
+	fdsBefore := openFDs(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := spawn.Start(&tt.spec)
+			if err != nil {
+				t.Fatalf("Start: %v", err)
+			}
+			res, err := p.Wait()
+			if err != nil {
+				t.Fatalf("Wait: %v", err)
+			}
+			if !errors.Is(res.ExecErr, fs.ErrNotExist) || !strings.HasPrefix(res.ExecErr.Error(), tt.prefix) {
+				t.Errorf("ExecErr %v; want ENOENT with prefix %q", res.ExecErr, tt.prefix)
+			}
+			if !res.Exited || res.ExitCode != 253 {
+				t.Errorf("result %v; want exit status 253", res)
+			}
+		})
+	}
+	p, err := spawn.Start(&spawn.Spec{Path: "/bin/true", Umask: -1, NoExecWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := p.Wait(); err != nil || res.ExecErr != nil || !res.Success() {
+		t.Errorf("/bin/true: %v, %v", res, err)
+	}
+	var ws syscall.WaitStatus
+	if pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid > 0 {
+		t.Errorf("a child was left to reap: pid %d (%v)", pid, err)
+	}
+	if after := openFDs(t); after != fdsBefore {
+		t.Errorf("%d open descriptors after, %d before", after, fdsBefore)
+	}
+}
+
+// TestNoExecWaitSuite runs the tests of what a child gets and how it
+// ends again with every progSpec child started NoExecWait (on a stack of
+// its own, beside the test process, instead of on the suspended
+// spawning thread's).
+func TestNoExecWaitSuite(t *testing.T) {
+	if os.Getenv(besideEnv) != "" || spawn.RaceEnabled {
+		t.Skip("already beside, or the race detector's build (which waits for the exec)")
+	}
+	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.run",
+		"^Test(Files|ClosedStdio|StdinBlocking|Echo|EnvExact|ProcessGroup|Result|Stop.*|WaitKillsLeftovers|SignalStateAsOsExec|Credential|NoLeaks|WaitAfterForeignReap)$")
+	cmd.Env = append(os.Environ(), besideEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "PASS") {
+		t.Fatalf("no PASS:\n%s", out)
 	}
 }

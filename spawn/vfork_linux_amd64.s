@@ -28,3 +28,42 @@ ok:
 	MOVQ	AX, r1+32(FP)
 	MOVQ	$0, err+40(FP)
 	RET
+
+// func rawCloneRun(args, size, c uintptr) (r1, err uintptr)
+//
+// clone3 for a child with a stack of its own (clone_args.stack), without
+// CLONE_VFORK: the parent returns at once. The child starts on the new
+// stack with the parent's registers; c travels in R12, which the system
+// call leaves alone, and the child calls childRun(c), which never
+// returns (the exit below is a backstop).
+TEXT ·rawCloneRun(SB),NOSPLIT,$0-40
+	MOVQ	args+0(FP), DI
+	MOVQ	size+8(FP), SI
+	MOVQ	c+16(FP), R12
+	MOVQ	$0, DX
+	MOVQ	$0, R10
+	MOVQ	$0, R8
+	MOVQ	$0, R9
+	MOVQ	$435, AX	// SYS_clone3
+	SYSCALL
+	CMPQ	AX, $0
+	JEQ	child
+	CMPQ	AX, $0xfffffffffffff001
+	JLS	parent
+	MOVQ	$-1, r1+24(FP)
+	NEGQ	AX
+	MOVQ	AX, err+32(FP)
+	RET
+parent:
+	MOVQ	AX, r1+24(FP)
+	MOVQ	$0, err+32(FP)
+	RET
+child:
+	ANDQ	$-16, SP
+	SUBQ	$16, SP
+	MOVQ	R12, 0(SP)
+	CALL	·childRun(SB)
+	MOVQ	$253, DI
+	MOVQ	$60, AX	// SYS_exit
+	SYSCALL
+	JMP	child

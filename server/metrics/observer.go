@@ -83,7 +83,8 @@ func (o *Observer) Forget(name string) {
 	o.duration.DeleteLabelValues(name)
 }
 
-// SpawnLatency records the time from accept to exec of one instance.
+// SpawnLatency records the time from accept to the start of one
+// instance's program (the child exists; its exec may still run).
 func (o *Observer) SpawnLatency(service string, d time.Duration) {
 	o.Service(service).SpawnLatency(d)
 }
@@ -93,7 +94,8 @@ func (o *Observer) ConnectionEnded(service string, d time.Duration) {
 	o.Service(service).ConnectionEnded(d)
 }
 
-// SpawnLatency records the time from accept to exec of one instance.
+// SpawnLatency records the time from accept to the start of one
+// instance's program (the child exists; its exec may still run).
 func (so *ServiceObserver) SpawnLatency(d time.Duration) {
 	if so != nil {
 		so.spawn.Observe(d.Seconds())
