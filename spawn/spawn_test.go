@@ -772,7 +772,7 @@ func TestNoExecWaitSuite(t *testing.T) {
 		t.Skip("already beside, or the race detector's build (which waits for the exec)")
 	}
 	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.run",
-		"^Test(Files|ClosedStdio|StdinBlocking|Echo|EnvExact|ProcessGroup|Result|Stop.*|WaitKillsLeftovers|SignalStateAsOsExec|Credential|NoLeaks|WaitAfterForeignReap)$")
+		"^Test(Files|ClosedStdio|StdinBlocking|Echo|EnvExact|ProcessGroup|Result|Stop.*|WaitKillsLeftovers|SignalStateAsOsExec|Credential|NoLeaks|WaitAfterForeignReap|Chroot|CgroupFD)$")
 	cmd.Env = append(os.Environ(), besideEnv+"=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
