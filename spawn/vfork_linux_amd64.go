@@ -35,7 +35,7 @@ import (
 // of 0.92).
 //
 // Spec.NoExecWait goes one step further (startBeside): clone3 without
-// CLONE_VFORK, the child on a 4 KiB stack of its own inside a heap object
+// CLONE_VFORK, the child on a 2 KiB stack of its own inside a heap object
 // that also holds everything else it reads or writes, which its Process
 // keeps until it is reaped. The spawning thread (an accept loop) goes on
 // at once instead of sleeping until the exec: one context switch fewer
@@ -140,8 +140,10 @@ func vforkStart(spec *Spec, args []string) (p *Process, handled bool, err error)
 // besideChild is a child started with Spec.NoExecWait, which runs beside
 // acceptd until it execs instead of on the suspended spawning thread's
 // stack: everything it reads or writes, its stack included, is here, on
-// the heap, and its Process keeps it until the child has exec'd (ctid)
-// or been reaped.
+// the heap, and its Process keeps it until the child has been reaped
+// (about 2.5 KiB per running child, with its argv and environment). A
+// Process dropped without Wait would let the allocator reuse memory the
+// child may still write: every Process must be waited for.
 type besideChild struct {
 	child
 	fds [maxChildFiles]int
@@ -149,7 +151,7 @@ type besideChild struct {
 	// chains the linker bounds to 800 bytes, and receives no signal on
 	// it (every handler is reset and every signal blocked until just
 	// before the exec).
-	stack [4096]byte
+	stack [2048]byte
 }
 
 // execErr is the errno the child wrote when it failed before or in
