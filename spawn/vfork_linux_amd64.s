@@ -63,7 +63,8 @@ child:
 	SUBQ	$16, SP
 	MOVQ	R12, 0(SP)
 	CALL	·childRun(SB)
+exit:
 	MOVQ	$253, DI
 	MOVQ	$60, AX	// SYS_exit
 	SYSCALL
-	JMP	child
+	JMP	exit
