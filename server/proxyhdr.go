@@ -60,7 +60,8 @@ func headerLen(b []byte) (int, error) {
 // readProxyHeader takes the PROXY header off the front of c, and nothing
 // more: the bytes after it stay in the socket for the program or backend
 // (an inetd child reads its stdin directly, so no buffer may hold them).
-// It peeks until the whole header is there, then reads exactly its length.
+// It waits, up to proxyHeaderTimeout, until takeProxyHeader finds the
+// whole header there.
 func readProxyHeader(c net.Conn) (*proxyproto.Header, error) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
@@ -72,27 +73,16 @@ func readProxyHeader(c net.Conn) (*proxyproto.Header, error) {
 	}
 	c.SetReadDeadline(time.Now().Add(proxyHeaderTimeout))
 	defer c.SetReadDeadline(time.Time{})
-	buf := make([]byte, maxV1Header)
-	var b []byte
-	var perr error
+	var hdr *proxyproto.Header
+	var herr error
 	err = rc.Read(func(fd uintptr) bool {
-		b, perr = peekHeader(int(fd), buf)
-		return perr != nil || b != nil
+		hdr, herr = takeProxyHeader(int(fd))
+		return herr != nil || hdr != nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read PROXY header: %w", err)
 	}
-	if perr != nil {
-		return nil, fmt.Errorf("read PROXY header: %w", perr)
-	}
-	hdr, err := parseHeader(b)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := io.ReadFull(c, b); err != nil {
-		return nil, fmt.Errorf("read PROXY header: %w", err)
-	}
-	return hdr, nil
+	return hdr, herr
 }
 
 // peekHeader peeks at the socket fd, without waiting, for a whole PROXY
