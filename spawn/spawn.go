@@ -105,9 +105,10 @@ type Spec struct {
 
 	// NoExecWait lets Start return as soon as the child exists, before
 	// it has exec'd the program, on the plain path of linux/amd64
-	// (elsewhere, and under the race detector, it changes nothing). A failure before or in execve (a
-	// program gone since the configuration was read, a refused setuid)
-	// is then not Start's error but Wait's Result.ExecErr.
+	// (elsewhere, and under the race detector, it changes nothing). A
+	// failure before or in execve (a program gone since the
+	// configuration was read, a refused setuid) is then not Start's
+	// error but Wait's Result.ExecErr.
 	NoExecWait bool
 }
 
