@@ -153,7 +153,9 @@ done
 	echo "#         socat TCP-LISTEN:..,fork TCP:/UNIX-CONNECT:; haproxy $(haproxy -v | head -1 | cut -d' ' -f3) mode tcp, defaults (no splice option)"
 	echo "# bulk: upload, $SECS s per point, bytes counted by the backend; short: $SHORTN connections, 64 at a time, 64 B each way"
 	echo "# RLIMIT_NOFILE $NOFILE (hard limit; raising it needs CAP_SYS_RESOURCE); idle points: $IDLE"
-	echo "# medians of $REPS runs; vs-proxyd and vs-haproxy are ratios to those relays' figures of the same row kind"
+	echo "# medians of $REPS runs; vs-proxyd and vs-haproxy are ratios to those relays' figures of the same row kind;"
+	echo "# p-proxyd and p-haproxy are the medians over the runs of the ratio within one run (seconds apart),"
+	echo "# which cancels the machine's load drifting between runs"
 	echo
 	awk '
 	function median(s,   a, n, i, t, x) {
@@ -165,10 +167,18 @@ done
 		key = $1 " " $2
 		if (!($1 in tseen)) { tseen[$1] = 1; tests[++nt] = $1 }
 		if (!($2 in rseen)) { rseen[$2] = 1; rel[++nr] = $2 }
-		for (f = 4; f <= NF; f++) { split($f, kv, "="); v[key, kv[1]] = v[key, kv[1]] " " kv[2] }
+		for (f = 4; f <= NF; f++) { split($f, kv, "="); v[key, kv[1]] = v[key, kv[1]] " " kv[2]; one[key, $3, kv[1]] = kv[2] }
+		if (!($3 in pseen)) { pseen[$3] = 1; reps[++np] = $3 }
+	}
+	# paired(t, r, peer, f): the median over the runs of r's figure / peer's
+	# figure in the same run.
+	function paired(t, r, peer, f,   i, s, d) {
+		s = ""
+		for (i = 1; i <= np; i++) if ((d = one[t " " peer, reps[i], f]) > 0) s = s " " one[t " " r, reps[i], f] / d
+		return s == "" ? 0 : median(s)
 	}
 	END {
-		printf "%-16s %-14s %10s %9s %10s %9s %9s\n", "test", "relay", "value", "unit", "vs-proxyd", "vs-haproxy", "p99_ms"
+		printf "%-16s %-14s %10s %9s %10s %9s %9s %9s %9s\n", "test", "relay", "value", "unit", "vs-proxyd", "vs-haproxy", "p-proxyd", "p-haproxy", "p99_ms"
 		for (i = 1; i <= nt; i++) {
 			t = tests[i]
 			f = (t ~ /^bulk/) ? "rate_MBps" : "rate"
@@ -178,7 +188,7 @@ done
 				r = rel[j]
 				x = median(v[t " " r, f])
 				p99 = (t ~ /^short/) ? sprintf("%9.2f", median(v[t " " r, "p99_us"]) / 1000) : ""
-				printf "%-16s %-14s %10.0f %9s %10.2f %9.2f %s\n", t, r, x, unit, (pd > 0 ? x / pd : 0), (hp > 0 ? x / hp : 0), p99
+				printf "%-16s %-14s %10.0f %9s %10.2f %9.2f %9.2f %9.2f %s\n", t, r, x, unit, (pd > 0 ? x / pd : 0), (hp > 0 ? x / hp : 0), paired(t, r, "socket-proxyd", f), paired(t, r, "haproxy", f), p99
 			}
 			print ""
 		}

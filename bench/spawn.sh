@@ -131,7 +131,9 @@ done
 	echo "# program: static C, writes 'hello\\n' and exits; N=$N connections per point, median of $REPS runs, loopback"
 	echo "# peers: tcpserver -H -R -l 0 -c 1000 -b 1024; xinetd (cps/instances unlimited, NOLIBWRAP, no log);"
 	echo "#        systemd-socket-activate --accept --inetd; socat TCP-LISTEN:..,fork EXEC:prog; acceptd max_connections 1000"
-	echo "# ratio = conn/s / tcpserver's conn/s at the same concurrency"
+	echo "# ratio = conn/s / tcpserver's conn/s at the same concurrency (medians of the runs);"
+	echo "# paired = median over the runs of conn/s / tcpserver's conn/s in the same run (seconds apart):"
+	echo "#          the machine's load drifts between runs, and a ratio within one run cancels the drift"
 	echo
 	awk '
 	function median(s,   a, n, i, t) {
@@ -142,11 +144,12 @@ done
 	{
 		key = $1 " " $2
 		if (!(key in seen)) { seen[key] = 1; order[++k] = key }
-		for (f = 4; f <= NF; f++) { split($f, kv, "="); v[key, kv[1]] = v[key, kv[1]] " " kv[2] }
+		for (f = 4; f <= NF; f++) { split($f, kv, "="); v[key, kv[1]] = v[key, kv[1]] " " kv[2]; if (kv[1] == "rate") rate[$1, $2, $3] = kv[2] }
+		if (!($3 in rseen)) { rseen[$3] = 1; reps[++nr] = $3 }
 		if (!($2 in cseen)) { cseen[$2] = 1; concs[++nc] = $2 }
 	}
 	END {
-		printf "%-18s %4s %10s %7s %9s %9s %6s\n", "server", "conc", "conn/s", "ratio", "p50_ms", "p99_ms", "errors"
+		printf "%-18s %4s %10s %7s %7s %9s %9s %6s\n", "server", "conc", "conn/s", "ratio", "paired", "p50_ms", "p99_ms", "errors"
 		for (j = 1; j <= nc; j++) {
 			c = concs[j]
 			base = median(v["tcpserver " c, "rate"])
@@ -156,7 +159,9 @@ done
 				key = order[i]
 				r = median(v[key, "rate"])
 				errs = 0; n = split(v[key, "err"], e, " "); for (t = 1; t <= n; t++) errs += e[t]
-				printf "%-18s %4s %10.0f %7.2f %9.2f %9.2f %6d\n", kc[1], c, r, (base > 0 ? r / base : 0), median(v[key, "p50_us"]) / 1000, median(v[key, "p99_us"]) / 1000, errs
+				pr = ""
+				for (t = 1; t <= nr; t++) if (rate["tcpserver", c, reps[t]] > 0) pr = pr " " rate[kc[1], c, reps[t]] / rate["tcpserver", c, reps[t]]
+				printf "%-18s %4s %10.0f %7.2f %7.2f %9.2f %9.2f %6d\n", kc[1], c, r, (base > 0 ? r / base : 0), median(pr), median(v[key, "p50_us"]) / 1000, median(v[key, "p99_us"]) / 1000, errs
 			}
 			print ""
 		}
