@@ -170,8 +170,8 @@ done
 		for (f = 4; f <= NF; f++) { split($f, kv, "="); v[key, kv[1]] = v[key, kv[1]] " " kv[2]; one[key, $3, kv[1]] = kv[2] }
 		if (!($3 in pseen)) { pseen[$3] = 1; reps[++np] = $3 }
 	}
-	# paired(t, r, peer, f): the median over the runs of r's figure / peer's
-	# figure in the same run.
+	# paired(t, r, peer, f): the median over the runs of the figure of r
+	# divided by that of peer in the same run.
 	function paired(t, r, peer, f,   i, s, d) {
 		s = ""
 		for (i = 1; i <= np; i++) if ((d = one[t " " peer, reps[i], f]) > 0) s = s " " one[t " " r, reps[i], f] / d
