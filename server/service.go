@@ -229,12 +229,15 @@ const maxAcceptLoops = 8
 // spread starts the listener's extra accept loops unless they run. Only
 // the listener's first loop calls it.
 //
-// A spawn holds its thread and its P (GOMAXPROCS slot) from the vfork
-// until the child has exec'd: a single loop leaves the other cores idle
-// meanwhile (about 12% of a 2-core machine at 64 clients) and cannot
-// accept the next client. With one loop per P, one loop accepts while
-// another spawns: about 1.2 times the connections/s of one loop at 8 and
-// at 64 clients, side by side in one run (bench/README.md).
+// A spawn that waits for its child's exec (the helper's path, and every
+// spawn under the race detector; see spawn.Spec.NoExecWait) holds its
+// thread and its P (GOMAXPROCS slot) from the vfork until then: a single
+// loop leaves the other cores idle meanwhile (about 12% of a 2-core
+// machine at 64 clients) and cannot accept the next client. With one
+// loop per P, one loop accepts while another spawns: about 1.2 times the
+// connections/s of one loop at 8 and at 64 clients (bench/README.md).
+// On the plain path, whose spawn returns before the exec, one loop and
+// two measured the same within the machine's noise (session 12).
 func (l *listener) spread(ctx, hctx context.Context, idle *idleTracker) {
 	if l.extra.Load() != 0 {
 		return
