@@ -443,7 +443,7 @@ func (t *xinetdTranslator) service(b *xblock) {
 		if has("server") {
 			e.note("server = %s ignored: redirect takes priority, as in xinetd.", first("server"))
 		}
-	case has("server"):
+	case first("server") != "":
 		argv := append([]string{first("server")[strings.LastIndexByte(first("server"), '/')+1:]}, get("server_args")...)
 		if slices.Contains(flags, "NAMEINARGS") {
 			argv = get("server_args")
@@ -463,7 +463,12 @@ func (t *xinetdTranslator) service(b *xblock) {
 		}
 		t.execAttrs(e, s.exec, attrs, note)
 	default:
-		e.note("no server, redirect or type = INTERNAL; xinetd would refuse this service.")
+		if has("server") {
+			// "server =" with nothing after it: no program to run.
+			e.note("server has no value; xinetd would refuse this service.")
+		} else {
+			e.note("no server, redirect or type = INTERNAL; xinetd would refuse this service.")
+		}
 		e.svc = nil
 		t.o.add(e, "")
 		return

@@ -262,3 +262,12 @@ service "nowait-udp" {
     umask   = "0022"
   }
 }
+
+# testdata/features.xinetd:202: service noprogram
+# note: no server, redirect or type = INTERNAL; xinetd would refuse this
+#       service.
+# (not translated)
+
+# testdata/features.xinetd:210: service emptyserver
+# note: server has no value; xinetd would refuse this service.
+# (not translated)
