@@ -121,8 +121,10 @@ func peekHeader(fd int, buf []byte) ([]byte, error) {
 
 // parseHeader parses b, a whole PROXY header as peekHeader returns it.
 func parseHeader(b []byte) (*proxyproto.Header, error) {
-	// The parser reads at most 12 bytes ahead (its signature check).
-	hdr, err := proxyproto.Read(bufio.NewReaderSize(bytes.NewReader(b), 64))
+	// The v1 parser takes a header only if its buffered reader holds all
+	// of it after one fill (its defence against slow senders), so the
+	// buffer must fit the longest v1 header; v2 reads through.
+	hdr, err := proxyproto.Read(bufio.NewReaderSize(bytes.NewReader(b), maxV1Header+1))
 	if err != nil {
 		return nil, fmt.Errorf("parse PROXY header: %w", err)
 	}
