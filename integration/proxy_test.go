@@ -1079,6 +1079,48 @@ func TestProxyUnderSystemdSocketActivate(t *testing.T) {
 	}
 }
 
+// TestProxyExitIdleTimeSpans: --exit-idle-time= takes systemd time spans,
+// as systemd-socket-proxyd's does, so an ExecStart line written for it
+// works unchanged: bare seconds and spans with units exit after that
+// long; "infinity" never does.
+func TestProxyExitIdleTimeSpans(t *testing.T) {
+	be := startBackend(t, "tcp", "127.0.0.1:0", echoServe)
+	for _, span := range []string{"1.5", "1sec 500ms"} {
+		t.Run(span, func(t *testing.T) {
+			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			p := startProc(t, exec.Command(acceptdBin(), "proxy", "-listen", addr, "--exit-idle-time="+span, be.addr))
+			c := dialEventually(t, p, addr)
+			exchange(t, c, []byte("hello"))
+			c.Close()
+			if code := p.wait(t, 20*time.Second); code != 0 {
+				t.Errorf("exited %d, want 0", code)
+			}
+			if !strings.Contains(p.out.String(), `"exit_idle_time": "1.5s"`) {
+				t.Errorf("no log line says it exited after 1.5s idle; output:\n%s", p.out)
+			}
+		})
+	}
+	t.Run("infinity", func(t *testing.T) {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		p := startProc(t, exec.Command(acceptdBin(), "proxy", "-listen", addr, "--exit-idle-time=infinity", be.addr))
+		dialEventually(t, p, addr).Close()
+		time.Sleep(2 * time.Second)
+		if !p.running() {
+			t.Fatalf("exited with --exit-idle-time=infinity; output:\n%s", p.out)
+		}
+		p.stop(t)
+	})
+	t.Run("not a span", func(t *testing.T) {
+		p := startProc(t, exec.Command(acceptdBin(), "proxy", "-listen", "127.0.0.1:0", "--exit-idle-time=5mins", be.addr))
+		if code := p.wait(t, 10*time.Second); code != 2 {
+			t.Errorf("exited %d, want 2", code)
+		}
+		if !strings.Contains(p.out.String(), `-exit-idle-time "5mins": not a time span`) {
+			t.Errorf("output does not name the flag and value:\n%s", p.out)
+		}
+	})
+}
+
 // jsonUnmarshal is encoding/json's Unmarshal with a useful error.
 func jsonUnmarshal(b []byte, v any) error {
 	if err := json.Unmarshal(b, v); err != nil {

@@ -21,7 +21,7 @@ func runProxy(args []string, stdout, stderr io.Writer) int {
 	// systemd-socket-proxyd's default and flag names.
 	maxConns := fs.Int("connections-max", 256, "concurrent connections")
 	fs.IntVar(maxConns, "c", 256, "short for -connections-max")
-	exitIdle := fs.String("exit-idle-time", "", "exit after this `DURATION` without connections (e.g. 30s)")
+	exitIdle := fs.String("exit-idle-time", "", "exit after this `DURATION` without connections: seconds or a systemd time span (\"30\", \"5min 20s\", \"infinity\")")
 	name := fs.String("name", "proxy", "service `NAME` in logs")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -30,16 +30,21 @@ func runProxy(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: acceptd proxy [-c N] [-exit-idle-time DUR] [-listen ADDR]... TARGET")
 		return 2
 	}
+	if *maxConns < 1 {
+		fmt.Fprintf(stderr, "acceptd proxy: -connections-max %d: it must be 1 or more\n", *maxConns)
+		return 2
+	}
+	// socket-proxyd takes systemd time spans, seconds when bare. 0 and
+	// infinity both mean never, as exit_idle_time = "0s" does (with 0
+	// socket-proxyd exits as soon as its last connection has ended).
+	idle := time.Duration(0)
 	if *exitIdle != "" {
-		// socket-proxyd takes systemd time spans; a bare number there
-		// means seconds, so accept that too.
-		if _, err := strconv.ParseFloat(*exitIdle, 64); err == nil {
-			*exitIdle += "s"
-		}
-		if d, err := time.ParseDuration(*exitIdle); err != nil || d < 0 {
-			fmt.Fprintf(stderr, "acceptd proxy: bad -exit-idle-time %q\n", *exitIdle)
+		d, _, err := parseTimespan(*exitIdle)
+		if err != nil {
+			fmt.Fprintf(stderr, "acceptd proxy: -exit-idle-time %q: %v\n", *exitIdle, err)
 			return 2
 		}
+		idle = d
 	}
 	env := readStartEnv()
 	if env.err != nil {
@@ -56,8 +61,8 @@ func runProxy(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	src := "log {\n  level = \"info\"\n}\n"
-	if *exitIdle != "" {
-		src += "exit_idle_time = " + hclString(*exitIdle) + "\n"
+	if idle > 0 {
+		src += "exit_idle_time = " + hclString(idle.String()) + "\n"
 	}
 	src += fmt.Sprintf(`
 service %s {
