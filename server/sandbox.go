@@ -60,13 +60,30 @@ func newSandbox(cfg *config.Config, opts Options, log *zap.Logger) (*sandbox, er
 	if !opts.NoCgroups {
 		m, err := cgroup.Detect()
 		if err != nil {
-			log.Info("no per-instance cgroups; instances are stopped by process group", zap.Error(err))
+			// Worth a word only where there are instances: `acceptd
+			// proxy` as a user would otherwise start with a
+			// "permission denied" about something it never uses.
+			lvl := zap.DebugLevel
+			if hasExec(cfg) {
+				lvl = zap.InfoLevel
+			}
+			log.Log(lvl, "no per-instance cgroups; instances are stopped by process group", zap.Error(err))
 		} else {
 			sb.cg = m
 			log.Debug("per-instance cgroups", zap.String("base", m.Base()))
 		}
 	}
 	return sb, nil
+}
+
+// hasExec reports whether cfg has a service that starts programs.
+func hasExec(cfg *config.Config) bool {
+	for _, svc := range cfg.Services {
+		if svc.Exec != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // setRange takes a reloaded dynamic_users range; UIDs held from the old
