@@ -45,3 +45,19 @@ func printDiags(w io.Writer, diags hcl.Diagnostics) bool {
 	}
 	return diags.HasErrors()
 }
+
+// printFlagDiags is printDiags for the configuration exec and proxy write
+// from their flags: a line and column in text the user never saw would
+// only puzzle, so each message is prefixed with the command instead (the
+// messages name the value and the setting).
+func printFlagDiags(w io.Writer, command string, diags hcl.Diagnostics) bool {
+	config.SortDiagnostics(diags)
+	for _, d := range diags {
+		msg := d.Summary
+		if d.Detail != "" {
+			msg += ": " + d.Detail
+		}
+		fmt.Fprintf(w, "%s: %s\n", command, msg)
+	}
+	return diags.HasErrors()
+}

@@ -54,7 +54,7 @@ service %s {
 }
 `, hclString(*name), hclList(listen), *maxConns, hclList(cmd))
 	cfg, diags := config.Parse("acceptd exec", []byte(src), config.OSLookup())
-	if printDiags(stderr, diags) {
+	if printFlagDiags(stderr, "acceptd exec", diags) {
 		return 1
 	}
 	return serveConfig(cfg, daemonOptions{}, env, stderr)

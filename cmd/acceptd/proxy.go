@@ -74,7 +74,7 @@ service %s {
 }
 `, hclString(*name), hclList(listen), *maxConns, hclString(fs.Arg(0)))
 	cfg, diags := config.Parse("acceptd proxy", []byte(src), config.OSLookup())
-	if printDiags(stderr, diags) {
+	if printFlagDiags(stderr, "acceptd proxy", diags) {
 		return 1
 	}
 	return serveConfig(cfg, daemonOptions{}, env, stderr)

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+)
+
+// TestFlagErrors: exec and proxy report a bad flag value by the command's
+// name and the value, binding nothing, not by a line and column of the
+// configuration they write from their flags (which the user never sees).
+func TestFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		run  func([]string, io.Writer, io.Writer) int
+		args []string
+		want string
+	}{
+		{runExec, []string{"-listen", "127.0.0.1:99999", "--", "/bin/true"},
+			`acceptd exec: Invalid listen address: bad address "127.0.0.1:99999": port 99999 out of range 0-65535.`},
+		{runProxy, []string{"-listen", "relative.sock", "127.0.0.1:1"},
+			`acceptd proxy: Invalid listen address: bad address "relative.sock": a UNIX socket path must be absolute.`},
+		{runProxy, []string{"-c", "0", "-listen", "127.0.0.1:0", "127.0.0.1:1"},
+			`acceptd proxy: -connections-max 0: it must be 1 or more`},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := tc.run(tc.args, &stdout, &stderr)
+		if code == 0 || strings.TrimSpace(stderr.String()) != tc.want {
+			t.Errorf("%v: exit %d, stderr %q; want non-zero and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}
