@@ -46,6 +46,18 @@ func printDiags(w io.Writer, diags hcl.Diagnostics) bool {
 	return diags.HasErrors()
 }
 
+// fromFlags marks cfg, written by exec or proxy from their flags, as
+// having no file: errors found while it starts (a failed bind) then name
+// the service and address without a place in text the user never saw.
+func fromFlags(cfg *config.Config) {
+	for _, sc := range cfg.Services {
+		sc.Range.Filename = ""
+		for i := range sc.Listen {
+			sc.Listen[i].Range.Filename = ""
+		}
+	}
+}
+
 // printFlagDiags is printDiags for the configuration exec and proxy write
 // from their flags: a line and column in text the user never saw would
 // only puzzle, so each message is prefixed with the command instead (the

@@ -57,5 +57,6 @@ service %s {
 	if printFlagDiags(stderr, "acceptd exec", diags) {
 		return 1
 	}
+	fromFlags(cfg)
 	return serveConfig(cfg, daemonOptions{}, env, stderr)
 }

@@ -7,9 +7,10 @@ import (
 	"testing"
 )
 
-// TestFlagErrors: exec and proxy report a bad flag value by the command's
-// name and the value, binding nothing, not by a line and column of the
-// configuration they write from their flags (which the user never sees).
+// TestFlagErrors: exec and proxy report a bad flag value, or an address
+// they cannot bind, by the command's name and the value, not by a line
+// and column of the configuration they write from their flags (which the
+// user never sees).
 func TestFlagErrors(t *testing.T) {
 	for _, tc := range []struct {
 		run  func([]string, io.Writer, io.Writer) int
@@ -22,6 +23,9 @@ func TestFlagErrors(t *testing.T) {
 			`acceptd proxy: Invalid listen address: bad address "relative.sock": a UNIX socket path must be absolute.`},
 		{runProxy, []string{"-c", "0", "-listen", "127.0.0.1:0", "127.0.0.1:1"},
 			`acceptd proxy: -connections-max 0: it must be 1 or more`},
+		// 192.0.2.0/24 is TEST-NET-1: no host has it, so the bind fails.
+		{runExec, []string{"-listen", "192.0.2.1:0", "--", "/bin/true"},
+			`acceptd: bind service "exec": listen tcp 192.0.2.1:0: bind: cannot assign requested address`},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := tc.run(tc.args, &stdout, &stderr)

@@ -77,5 +77,6 @@ service %s {
 	if printFlagDiags(stderr, "acceptd proxy", diags) {
 		return 1
 	}
+	fromFlags(cfg)
 	return serveConfig(cfg, daemonOptions{}, env, stderr)
 }
