@@ -307,7 +307,7 @@ func (t *inetdTranslator) merge(name string, e *entry) bool {
 		}
 		if !sameExceptListen(p.svc, e.svc) || !slices.Equal(p.notes, e.notes) ||
 			isUDP(p.svc.listen[0]) != isUDP(e.svc.listen[0]) ||
-			slices.ContainsFunc(e.svc.listen, func(l string) bool { return slices.Contains(p.svc.listen, l) }) {
+			slices.ContainsFunc(e.svc.listen, func(l string) bool { return hasSocket(p.svc.listen, l) }) {
 			continue
 		}
 		p.origin = append(p.origin, e.origin...)
@@ -319,6 +319,20 @@ func (t *inetdTranslator) merge(name string, e *entry) bool {
 }
 
 func isUDP(listen string) bool { return strings.HasPrefix(listen, "udp") }
+
+// hasSocket reports whether one of the addresses in listen is the socket
+// l is, however written: after a tcp and a tcp6 line became the bare port
+// (bothFamilies), a second tcp6 line's tcp6://[::]:PORT is that socket.
+func hasSocket(listen []string, l string) bool {
+	a, err := config.ParseAddress(l)
+	if err != nil {
+		return slices.Contains(listen, l)
+	}
+	return slices.ContainsFunc(listen, func(m string) bool {
+		b, err := config.ParseAddress(m)
+		return m == l || err == nil && b.Key() == a.Key()
+	})
+}
 
 func sameExceptListen(a, b *service) bool {
 	x, y := *a, *b

@@ -179,3 +179,18 @@ service "smtp" {
     user    = "root"
   }
 }
+
+# testdata/openbsd.conf:29: chargen stream tcp nowait root internal
+# testdata/openbsd.conf:30: chargen stream tcp6 nowait root internal
+service "chargen-tcp" {
+  listen  = ["19"]
+  builtin = "chargen"
+}
+
+# testdata/openbsd.conf:31: chargen stream tcp6 nowait root internal
+# note: tcp6://[::]:19 is already the socket of service "chargen-tcp"; acceptd
+#       gives each socket to one service.
+# service "chargen-tcp6" {
+#   listen  = ["tcp6://[::]:19"]
+#   builtin = "chargen"
+# }
