@@ -34,3 +34,23 @@ func TestFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyTarget: a TARGET without a port means port 80, as
+// systemd-socket-proxyd reads it; every other form is acceptd's own.
+func TestProxyTarget(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1":            "127.0.0.1:80",
+		"backend.internal":     "backend.internal:80",
+		"127.0.0.1:8080":       "127.0.0.1:8080",
+		"[::1]:8080":           "[::1]:8080",
+		"8080":                 "8080",
+		"/run/nginx/socket":    "/run/nginx/socket",
+		"@nginx":               "@nginx",
+		"unix:///run/x.sock":   "unix:///run/x.sock",
+		"tcp://127.0.0.1:8000": "tcp://127.0.0.1:8000",
+	} {
+		if got := proxyTarget(in); got != want {
+			t.Errorf("proxyTarget(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/acceptd/acceptd/config"
@@ -72,11 +73,22 @@ service %s {
     backend = %s
   }
 }
-`, hclString(*name), hclList(listen), *maxConns, hclString(fs.Arg(0)))
+`, hclString(*name), hclList(listen), *maxConns, hclString(proxyTarget(fs.Arg(0))))
 	cfg, diags := config.Parse("acceptd proxy", []byte(src), config.OSLookup())
 	if printFlagDiags(stderr, "acceptd proxy", diags) {
 		return 1
 	}
 	fromFlags(cfg)
 	return serveConfig(cfg, daemonOptions{}, env, stderr)
+}
+
+// proxyTarget is TARGET as a backend address: socket-proxyd connects to
+// port 80 of a host given without one ("127.0.0.1", "www"), so such a
+// TARGET gets ":80". Everything else is acceptd's own address syntax,
+// where a bare number is a port on this host.
+func proxyTarget(t string) string {
+	if t == "" || strings.ContainsAny(t, ":/@") || strings.Trim(t, "0123456789") == "" {
+		return t
+	}
+	return t + ":80"
 }
