@@ -2,8 +2,11 @@ package importer
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/hashicorp/hcl/v2"
 
 	"github.com/acceptd/acceptd/config"
 )
@@ -184,6 +187,56 @@ func sanitizeName(s string) string {
 	}
 	return n
 }
+
+// refusedNote starts the note of a service acceptd would refuse as
+// translated; the rest is acceptd's own reason.
+const refusedNote = "acceptd would refuse this service: "
+
+// checkServices writes commented out, with acceptd's reason, each
+// service acceptd would refuse on its own, such as a redirect to the
+// service's own address: the translation must load on any host that has
+// the programs, users and groups it names. Sockets shared between
+// services are claimListeners' to settle.
+func (o *output) checkServices() {
+	for _, e := range o.entries {
+		if e.svc == nil || e.off {
+			continue
+		}
+		_, diags := config.Parse("service", e.svc.render(), anyHost{})
+		for _, d := range diags {
+			if d.Severity != hcl.DiagError {
+				continue
+			}
+			msg := d.Summary
+			if d.Detail != "" {
+				msg += ": " + placeInText.ReplaceAllString(d.Detail, "")
+			}
+			e.disable("%s%s", refusedNote, msg)
+			break
+		}
+	}
+}
+
+// placeInText matches the " at FILE:LINE,COL" a diagnostic's detail may
+// give of a second place, which means nothing in the importer's output.
+var placeInText = regexp.MustCompile(` at service:[0-9]+,[0-9]+`)
+
+// anyHost is a config.Lookup that takes every user, group and program as
+// written: a translation is checked for what acceptd refuses anywhere,
+// not for what this host lacks.
+type anyHost struct{}
+
+func (anyHost) User(name string) (*config.UserSpec, error) {
+	return &config.UserSpec{Name: name}, nil
+}
+
+func (anyHost) Group(name string) (*config.GroupSpec, error) {
+	return &config.GroupSpec{Name: name}, nil
+}
+
+func (anyHost) LookPath(name string) (string, error) { return name, nil }
+
+var _ config.PathLookup = anyHost{}
 
 // claimListeners comments out a service whose socket an earlier enabled
 // service already has: acceptd would refuse the file otherwise, and the

@@ -31,6 +31,7 @@ func inetd(files []File, opt Options) *output {
 			t.line(f.Name, i+1, strings.TrimRight(line, "\r"))
 		}
 	}
+	o.checkServices()
 	o.claimListeners()
 	return o
 }

@@ -48,6 +48,7 @@ func xinetd(files []File, opt Options) *output {
 			o.header = append(o.header, b.name)
 		}
 	}
+	o.checkServices()
 	o.claimListeners()
 	return o
 }

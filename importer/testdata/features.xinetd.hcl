@@ -271,3 +271,16 @@ service "nowait-udp" {
 # testdata/features.xinetd:210: service emptyserver
 # note: server has no value; xinetd would refuse this service.
 # (not translated)
+
+# testdata/features.xinetd:219: service selfredirect
+# note: acceptd would refuse this service: Proxy loop: backend
+#       "192.0.2.1:5003" is this service's own listen address.
+# service "selfredirect" {
+#   listen                     = ["192.0.2.1:5003"]
+#   max_connections            = 50
+#   max_connections_per_source = 10
+# 
+#   proxy {
+#     backend = "192.0.2.1:5003"
+#   }
+# }
