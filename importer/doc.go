@@ -25,4 +25,9 @@
 //
 // The package does not validate the result against the host: users,
 // groups and programs are written as found. `acceptd check` does that.
+// It does check each service as acceptd would anywhere (config.Parse,
+// taking every user, group and program as written): one acceptd would
+// refuse, such as a redirect to the service's own address, is written
+// commented out with acceptd's reason as its note, so the output as a
+// whole always loads.
 package importer
