@@ -36,6 +36,21 @@ type PathLookup interface {
 	LookPath(name string) (string, error)
 }
 
+// AsWritten returns a Lookup that takes every user, group and program as
+// written and resolves nothing (names only, IDs zero, a command's first
+// word as its path): for checking a configuration's form apart from the
+// host it is meant for, such as the importer's output. Such a Config must
+// not be run.
+func AsWritten() Lookup { return asWritten{} }
+
+type asWritten struct{}
+
+func (asWritten) User(name string) (*UserSpec, error)   { return &UserSpec{Name: name}, nil }
+func (asWritten) Group(name string) (*GroupSpec, error) { return &GroupSpec{Name: name}, nil }
+func (asWritten) LookPath(name string) (string, error)  { return name, nil }
+
+var _ PathLookup = asWritten{}
+
 // OSLookup returns the Lookup backed by the host's user and group
 // databases (os/user) and its file system. Numbers are accepted where
 // names are: a numeric UID with no passwd entry runs with GID equal to the

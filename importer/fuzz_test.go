@@ -31,7 +31,7 @@ func fuzzTranslate(f *testing.F, translate func([]File, Options) Result) {
 	opt := Options{Services: ParseServices(services)}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		res := translate([]File{{Name: "in", Data: data}}, opt)
-		if _, diags := config.Parse("out.hcl", res.HCL, anyHost{}); diags.HasErrors() {
+		if _, diags := config.Parse("out.hcl", res.HCL, config.AsWritten()); diags.HasErrors() {
 			t.Fatalf("invalid output for %q:\n%s\n%s", data, formatDiags(diags), res.HCL)
 		}
 	})

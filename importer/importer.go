@@ -202,7 +202,7 @@ func (o *output) checkServices() {
 		if e.svc == nil || e.off {
 			continue
 		}
-		_, diags := config.Parse("service", e.svc.render(), anyHost{})
+		_, diags := config.Parse("service", e.svc.render(), config.AsWritten())
 		for _, d := range diags {
 			if d.Severity != hcl.DiagError {
 				continue
@@ -220,23 +220,6 @@ func (o *output) checkServices() {
 // placeInText matches the " at FILE:LINE,COL" a diagnostic's detail may
 // give of a second place, which means nothing in the importer's output.
 var placeInText = regexp.MustCompile(` at service:[0-9]+,[0-9]+`)
-
-// anyHost is a config.Lookup that takes every user, group and program as
-// written: a translation is checked for what acceptd refuses anywhere,
-// not for what this host lacks.
-type anyHost struct{}
-
-func (anyHost) User(name string) (*config.UserSpec, error) {
-	return &config.UserSpec{Name: name}, nil
-}
-
-func (anyHost) Group(name string) (*config.GroupSpec, error) {
-	return &config.GroupSpec{Name: name}, nil
-}
-
-func (anyHost) LookPath(name string) (string, error) { return name, nil }
-
-var _ config.PathLookup = anyHost{}
 
 // claimListeners comments out a service whose socket an earlier enabled
 // service already has: acceptd would refuse the file otherwise, and the

@@ -87,7 +87,7 @@ func TestGolden(t *testing.T) {
 			golden(t, path+".hcl", string(res.HCL))
 			golden(t, path+".problems", probs.String())
 
-			if _, diags := config.Parse(path+".hcl", res.HCL, anyHost{}); diags.HasErrors() {
+			if _, diags := config.Parse(path+".hcl", res.HCL, config.AsWritten()); diags.HasErrors() {
 				t.Errorf("the translation is not a valid configuration:\n%s", formatDiags(diags))
 			}
 			checkDisabled(t, o)
@@ -112,7 +112,7 @@ func checkDisabled(t *testing.T, o *output) {
 		}) {
 			continue // it may still hold the name, or what acceptd refuses
 		}
-		if _, diags := config.Parse(e.svc.name+".hcl", e.svc.render(), anyHost{}); diags.HasErrors() {
+		if _, diags := config.Parse(e.svc.name+".hcl", e.svc.render(), config.AsWritten()); diags.HasErrors() {
 			t.Errorf("service %q uncommented is not valid (notes %q):\n%s", e.svc.name, e.notes, formatDiags(diags))
 		}
 	}

@@ -10,18 +10,6 @@ import (
 	"github.com/acceptd/acceptd/config"
 )
 
-// importLookup takes every user, group and program as written, so that
-// translations naming programs this host lacks can still be parsed.
-type importLookup struct{}
-
-func (importLookup) User(name string) (*config.UserSpec, error) {
-	return &config.UserSpec{Name: name}, nil
-}
-func (importLookup) Group(name string) (*config.GroupSpec, error) {
-	return &config.GroupSpec{Name: name}, nil
-}
-func (importLookup) LookPath(name string) (string, error) { return name, nil }
-
 const importServices = "echo 7/tcp\necho 7/udp\ntelnet 23/tcp\ntftp 69/udp\n"
 
 // importDir writes the files of a test into a fresh directory, with the
@@ -52,7 +40,7 @@ func runImportTest(args ...string) (int, string, string) {
 // service names.
 func checkConfig(t *testing.T, out string) []string {
 	t.Helper()
-	cfg, diags := config.Parse("import.hcl", []byte(out), importLookup{})
+	cfg, diags := config.Parse("import.hcl", []byte(out), config.AsWritten())
 	if diags.HasErrors() {
 		t.Fatalf("output is not a valid configuration: %v\n%s", diags, out)
 	}
@@ -102,7 +90,7 @@ func TestImportXinetdDir(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d; want 0; stderr:\n%s", code, errOut)
 	}
-	cfg, diags := config.Parse("import.hcl", []byte(out), importLookup{})
+	cfg, diags := config.Parse("import.hcl", []byte(out), config.AsWritten())
 	if diags.HasErrors() {
 		t.Fatalf("output is not valid: %v\n%s", diags, out)
 	}
