@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1241,6 +1242,111 @@ service "err" {
 		if !slices.Equal(got, want) {
 			t.Errorf("connection %d: stderr logged as %d lines %.40q..., want %d", i, len(got), got, len(want))
 		}
+	}
+}
+
+// TestStderrLogFollowed: the stderr of a program that runs on is logged
+// while it runs (not only when it exits), and one that writes more than
+// the pipe holds before it has run stderrFollowAfter is not stalled.
+func TestStderrLogFollowed(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	srv, stop := startWith(t, parse(t, `
+service "slow" {
+  listen = ["127.0.0.1:0"]
+  exec {
+    command = ["/bin/sh", "-c", "echo early >&2; echo ready; read x; echo late >&2"]
+  }
+}
+service "flood" {
+  listen = ["127.0.0.1:0"]
+  exec {
+    command = ["/bin/sh", "-c", "head -c 300000 /dev/zero | tr '\\0' x >&2; echo done"]
+  }
+}`), Options{Log: zap.New(core)})
+	defer stop()
+	stderrLines := func(service string) []string {
+		var got []string
+		for _, e := range logs.All() {
+			if e.ContextMap()["stream"] == "stderr" && strings.HasPrefix(e.ContextMap()["instance"].(string), service+"@") {
+				got = append(got, e.Message)
+			}
+		}
+		return got
+	}
+	c := dial(t, addrOf(t, srv, "slow"))
+	br := bufio.NewReader(c)
+	if line, err := br.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("slow: %q, %v", line, err)
+	}
+	// The program is still running (it waits for a line): "early" must
+	// be logged now.
+	waitFor(t, func() bool { return slices.Equal(stderrLines("slow"), []string{"early"}) })
+	c.Write([]byte("go\n"))
+	if _, err := io.ReadAll(br); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return slices.Equal(stderrLines("slow"), []string{"early", "late"}) })
+
+	c = dial(t, addrOf(t, srv, "flood"))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := io.ReadAll(c); err != nil || string(got) != "done\n" {
+		t.Fatalf("flood: %q, %v", got, err)
+	}
+	waitFor(t, func() bool {
+		n := 0
+		for _, l := range stderrLines("flood") {
+			n += len(l)
+		}
+		return n == 300000
+	})
+}
+
+// TestStderrLogHeldByDescendant: a descendant that left the process group
+// and keeps the stderr pipe open does not hold the connection's end (its
+// log line and slot) for longer than a second after the program exits
+// (here without cgroups, which would kill the descendant instead).
+func TestStderrLogHeldByDescendant(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	// The descendant says through a FIFO when it has left the process
+	// group (which acceptd kills when the program exits), so that it
+	// surely outlives the program with the pipe open.
+	dir := t.TempDir()
+	fifo, pidFile := filepath.Join(dir, "left"), filepath.Join(dir, "pid")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+	})
+	srv, stop := startWith(t, parse(t, fmt.Sprintf(`
+service "fork" {
+  listen = ["127.0.0.1:0"]
+  exec {
+    command = ["/bin/sh", "-c", "setsid sh -c 'echo $$ > %[2]s; echo > %[1]s; exec sleep 5' </dev/null >/dev/null & read x < %[1]s; echo bye >&2; echo out"]
+  }
+}`, fifo, pidFile)), Options{Log: zap.New(core), NoCgroups: true})
+	defer stop()
+	start := time.Now()
+	c := dial(t, addrOf(t, srv, "fork"))
+	if got, err := io.ReadAll(c); err != nil || string(got) != "out\n" {
+		t.Fatalf("%q, %v", got, err)
+	}
+	waitFor(t, func() bool { return srv.Status().Services[0].Connected == 0 })
+	if d := time.Since(start); d < 900*time.Millisecond || d > 3*time.Second {
+		t.Errorf("connection ended after %v; want about a second", d)
+	}
+	var got []string
+	for _, e := range logs.All() {
+		if e.ContextMap()["stream"] == "stderr" {
+			got = append(got, e.Message)
+		}
+	}
+	if !slices.Equal(got, []string{"bye"}) {
+		t.Errorf("stderr logged %q, want [bye]", got)
 	}
 }
 

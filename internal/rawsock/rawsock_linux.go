@@ -157,6 +157,19 @@ func Close(fd int) {
 	unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
 }
 
+// Read reads from a non-blocking fd (a pipe or a socket); it returns
+// EAGAIN, not a wait, when there is nothing to read yet.
+func Read(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
 // Shutdown shuts down a direction of fd and ignores errors: they mean the
 // peer is gone, which the other direction finds out on its own.
 func Shutdown(fd, how int) {
