@@ -43,19 +43,27 @@ func parseTimespan(s string) (d time.Duration, forever bool, err error) {
 	if s == "" {
 		return 0, false, errTimespan
 	}
-	total := 0.0
+	var total time.Duration
 	for s != "" {
 		// A number: digits, optionally a fraction.
 		i := 0
 		for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
 			i++
 		}
-		if i == 0 {
+		whole, frac, _ := strings.Cut(s[:i], ".")
+		if i == 0 || strings.Contains(frac, ".") || whole == "" && frac == "" {
 			return 0, false, errTimespan
 		}
-		n, err := strconv.ParseFloat(s[:i], 64)
-		if err != nil {
-			return 0, false, errTimespan
+		n := int64(0)
+		if whole != "" {
+			var err error
+			if n, err = strconv.ParseInt(whole, 10, 64); err != nil {
+				return 0, false, errTooLong
+			}
+		}
+		f := 0.0
+		if frac != "" {
+			f, _ = strconv.ParseFloat("0."+frac, 64)
 		}
 		s = strings.TrimLeft(s[i:], " \t")
 		unit := time.Second
@@ -71,10 +79,13 @@ func parseTimespan(s string) (d time.Duration, forever bool, err error) {
 			return 0, false, errTimespan
 		}
 		s = strings.TrimLeft(s, " \t")
-		total += n * float64(unit)
+		// Whole units exactly; the fraction of one unit as a float.
+		if time.Duration(n) > (math.MaxInt64-total)/unit-1 {
+			return 0, false, errTooLong
+		}
+		total += time.Duration(n)*unit + time.Duration(f*float64(unit))
 	}
-	if total >= math.MaxInt64 {
-		return 0, false, errors.New("time span too long; use \"infinity\" for no limit")
-	}
-	return time.Duration(total), false, nil
+	return total, false, nil
 }
+
+var errTooLong = errors.New(`time span too long; use "infinity" for no limit`)

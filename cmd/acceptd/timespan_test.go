@@ -48,3 +48,15 @@ func TestParseTimespan(t *testing.T) {
 		}
 	}
 }
+
+// TestParseTimespanGoSyntax: every duration Go prints reads back exactly,
+// however long (Go's syntax is a subset of systemd's).
+func TestParseTimespanGoSyntax(t *testing.T) {
+	for _, d := range []time.Duration{1, 999, time.Microsecond + 1, 1500 * time.Millisecond,
+		90*time.Minute + 1, 200 * 24 * time.Hour, 1<<63 - 1 - time.Hour} {
+		got, _, err := parseTimespan(d.String())
+		if err != nil || got != d {
+			t.Errorf("parseTimespan(%q) = %v, %v; want %v", d.String(), got, err, d)
+		}
+	}
+}
