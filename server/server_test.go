@@ -1210,6 +1210,18 @@ service "d" {
 	}
 }
 
+// stderrLogged returns, in order, the stderr lines logged for instances
+// whose names start with prefix.
+func stderrLogged(logs *observer.ObservedLogs, prefix string) []string {
+	var got []string
+	for _, e := range logs.All() {
+		if e.ContextMap()["stream"] == "stderr" && strings.HasPrefix(e.ContextMap()["instance"].(string), prefix) {
+			got = append(got, e.Message)
+		}
+	}
+	return got
+}
+
 // TestStderrLog: each line a program writes to stderr is logged with its
 // instance, a line longer than the reader's buffer in pieces, connection
 // after connection (the readers are reused).
@@ -1232,12 +1244,7 @@ service "err" {
 	stop()
 	long := fmt.Sprintf("%05000d", 0)
 	for i := 0; i < conns; i++ {
-		var got []string
-		for _, e := range logs.All() {
-			if e.ContextMap()["stream"] == "stderr" && strings.HasPrefix(e.ContextMap()["instance"].(string), fmt.Sprintf("err@%d-", i)) {
-				got = append(got, e.Message)
-			}
-		}
+		got := stderrLogged(logs, fmt.Sprintf("err@%d-", i))
 		want := []string{long[:stderrBufSize], long[stderrBufSize:], "second"}
 		if !slices.Equal(got, want) {
 			t.Errorf("connection %d: stderr logged as %d lines %.40q..., want %d", i, len(got), got, len(want))
@@ -1264,15 +1271,7 @@ service "flood" {
   }
 }`), Options{Log: zap.New(core)})
 	defer stop()
-	stderrLines := func(service string) []string {
-		var got []string
-		for _, e := range logs.All() {
-			if e.ContextMap()["stream"] == "stderr" && strings.HasPrefix(e.ContextMap()["instance"].(string), service+"@") {
-				got = append(got, e.Message)
-			}
-		}
-		return got
-	}
+	stderrLines := func(service string) []string { return stderrLogged(logs, service+"@") }
 	c := dial(t, addrOf(t, srv, "slow"))
 	br := bufio.NewReader(c)
 	if line, err := br.ReadString('\n'); err != nil || line != "ready\n" {
@@ -1339,13 +1338,7 @@ service "fork" {
 	if d := time.Since(start); d < 900*time.Millisecond || d > 3*time.Second {
 		t.Errorf("connection ended after %v; want about a second", d)
 	}
-	var got []string
-	for _, e := range logs.All() {
-		if e.ContextMap()["stream"] == "stderr" {
-			got = append(got, e.Message)
-		}
-	}
-	if !slices.Equal(got, []string{"bye"}) {
+	if got := stderrLogged(logs, ""); !slices.Equal(got, []string{"bye"}) {
 		t.Errorf("stderr logged %q, want [bye]", got)
 	}
 }
