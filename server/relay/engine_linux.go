@@ -713,8 +713,9 @@ func (l *loop) pump(j *Job, d, other *direction) (rerr, werr error) {
 		var n int64
 		var e error
 		if d.buf != nil {
-			n, e = rawRead(j.fd(d.src), d.buf)
-			d.off = 0
+			var k int
+			k, e = rawsock.Read(j.fd(d.src), d.buf)
+			n, d.off = int64(k), 0
 		} else {
 			n, e = rawSplice(j.fd(d.src), d.p.w, d.p.size)
 		}
@@ -767,15 +768,6 @@ func (l *loop) copyBuf() []byte {
 		return b
 	}
 	return make([]byte, copyBufSize)
-}
-
-// rawRead is read(2) on a non-blocking socket, raw like rawSplice.
-func rawRead(fd int, b []byte) (int64, error) {
-	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return 0, e
-	}
-	return int64(n), nil
 }
 
 // rawSend writes b to a non-blocking socket, raw like rawSplice;

@@ -65,12 +65,12 @@ func (j *Job) Forward(buf []byte) {
 	// The m bytes were peeked, so this read returns them all (a stream
 	// socket nobody else reads).
 	for {
-		k, err := rawRead(j.Client, buf[:m])
+		k, err := rawsock.Read(j.Client, buf[:m])
 		if err == unix.EINTR {
 			continue
 		}
 		if err == nil {
-			j.Sent += k
+			j.Sent += int64(k)
 		}
 		return
 	}
