@@ -64,6 +64,20 @@ const (
 	longestV1Addr = "[" + ip6Longest + "]:65535"
 )
 
+// checkHeaderAddrs checks the client and local addresses hdr names:
+// remote and local, or 192.0.2.1:5555 and 198.51.100.7:80 when remote is
+// empty (the test headers' usual pair).
+func checkHeaderAddrs(t *testing.T, hdr *proxyproto.Header, remote, local string) {
+	t.Helper()
+	if remote == "" {
+		remote, local = "192.0.2.1:5555", "198.51.100.7:80"
+	}
+	r, l, ok := realAddrs(hdr)
+	if !ok || r.String() != remote || l.String() != local {
+		t.Errorf("addresses %v %v %v; want %s %s", r, l, ok, remote, local)
+	}
+}
+
 // TestReadProxyHeaderPieces: readProxyHeader takes exactly the header off
 // the socket, whether it arrives in pieces or with the payload, and a v2
 // header longer than its first peek (TLVs) included.
@@ -98,14 +112,7 @@ func TestReadProxyHeaderPieces(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantRemote, wantLocal := "192.0.2.1:5555", "198.51.100.7:80"
-			if tc.remote != "" {
-				wantRemote, wantLocal = tc.remote, tc.local
-			}
-			remote, local, ok := realAddrs(hdr)
-			if !ok || remote.String() != wantRemote || local.String() != wantLocal {
-				t.Errorf("addresses %v %v %v; want %s %s", remote, local, ok, wantRemote, wantLocal)
-			}
+			checkHeaderAddrs(t, hdr, tc.remote, tc.local)
 			rest, err := io.ReadAll(s)
 			if err != nil || string(rest) != "payload" {
 				t.Errorf("after the header: %q, %v; want the payload", rest, err)
@@ -181,14 +188,7 @@ func TestTakeProxyHeader(t *testing.T) {
 			if err != nil || hdr == nil {
 				t.Fatalf("takeProxyHeader = %v, %v", hdr, err)
 			}
-			wantRemote, wantLocal := "192.0.2.1:5555", "198.51.100.7:80"
-			if tc.remote != "" {
-				wantRemote, wantLocal = tc.remote, tc.local
-			}
-			remote, local, ok := realAddrs(hdr)
-			if !ok || remote.String() != wantRemote || local.String() != wantLocal {
-				t.Errorf("addresses %v %v %v; want %s %s", remote, local, ok, wantRemote, wantLocal)
-			}
+			checkHeaderAddrs(t, hdr, tc.remote, tc.local)
 			c.(*net.TCPConn).CloseWrite()
 			rest, err := io.ReadAll(s)
 			if err != nil || string(rest) != "payload" {
